@@ -1,0 +1,117 @@
+// The backend interface: memory and the ops the DeepSeek-V3-family forward needs. model/ is
+// written once against it; cpu/ is the reference, cuda/ the fast one. Ops are asynchronous in
+// spirit: they enqueue work, and host code reads device memory only through copy_to_host (the
+// sync points: sampled tokens, logits, the per-step DP record).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/op_params.h"
+#include "backend/tensor.h"
+
+namespace duet {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Activation dtype (f32 on CPU, bf16 on CUDA) and latent-cache dtype.
+  virtual DType act_dtype() const = 0;
+  virtual DType cache_dtype() const = 0;
+  // Dtype matrices are stored in (bf16 on both; f32 checkpoints keep f32 on CPU).
+  virtual DType weight_dtype(DType checkpoint_dtype) const = 0;
+
+  // ---- memory
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;  // waits for the work
+  virtual void copy_device(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill_zero(const Tensor& t) = 0;
+  // Writes NaN into every element (tests poison unused rows with it).
+  virtual void fill_nan(const Tensor& t) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- elementwise and normalisation. Shapes: T rows.
+  // out[t] = table[ids[t]]; ids I32 [T], table [V, H], out [T, H].
+  virtual void embedding(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+  // out = x * rsqrt(mean(x^2) + eps) * w; x, out [T, D] (may alias), w [D].
+  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) = 0;
+  // residual += x; out = rms_norm(residual). residual, x, out [T, D].
+  virtual void add_rms_norm(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                            const Tensor& out) = 0;
+  // y += x, both [T, D].
+  virtual void add(const Tensor& y, const Tensor& x) = 0;
+  // out = silu(gate_up[:, :I]) * gate_up[:, I:]; gate_up [T, 2I], out [T, I].
+  virtual void silu_mul(const Tensor& gate_up, const Tensor& out) = 0;
+  // out[r] = x[rows[r]]; rows I32 [R] (entries < 0 give zero rows), out [R, D].
+  virtual void gather_rows(const Tensor& x, const Tensor& rows, const Tensor& out) = 0;
+  // Converts x to f32 out (same shape).
+  virtual void to_f32(const Tensor& x, const Tensor& out) = 0;
+
+  // ---- matrix products: y = x w^T with x [T, K] activations, w [N, K] weights, y [T, N].
+  // Row-independent: row t of y depends only on row t of x.
+  virtual void gemm(const Tensor& x, const Tensor& w, const Tensor& y) = 0;
+
+  // ---- MLA
+  // In place on q [T, H * (dn + dr)]: rotates the last dr values of each head.
+  virtual void rope_q(const Tensor& q, const Tensor& positions, const RopeParams& rope,
+                      int64_t heads, int64_t nope_dim) = 0;
+  // Writes each new token's cache entry: rms_norm(ckv[:, :r]) | rope(ckv[:, r:]) at its slot.
+  virtual void mla_cache_write(const Tensor& ckv, const Tensor& norm_w, float eps,
+                               const Tensor& positions, const Tensor& slots,
+                               const RopeParams& rope, const Tensor& cache) = 0;
+  // Attention of every new token over its sequence's cached latents (prefix + itself).
+  virtual void mla_attention(const MlaParams& p) = 0;
+
+  // ---- MoE
+  // Router: fp32 logits = x gate^T, then the config's scoring and top-k. Rows whose `valid`
+  // entry is 0 (pad rows) select no expert: ids -1, weights 0.
+  virtual void moe_route(const RouterParams& p) = 0;
+  // out = sum_j weights[t, j] * Expert_{ids[t, j]}(x[t]) over the experts this rank holds.
+  virtual void moe_experts(const ExpertParams& p) = 0;
+};
+
+// The CPU reference backend with `threads` worker threads.
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+// RAII ownership of backend memory.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend& be, size_t bytes) : be_(&be), bytes_(bytes) {
+    ptr_ = bytes ? be.alloc(bytes) : nullptr;
+  }
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      be_ = o.be_;
+      ptr_ = o.ptr_;
+      bytes_ = o.bytes_;
+      o.ptr_ = nullptr;
+      o.bytes_ = 0;
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void reset() {
+    if (ptr_) be_->release(ptr_);
+    ptr_ = nullptr;
+    bytes_ = 0;
+  }
+  void* get() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Backend* be_ = nullptr;
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+}  // namespace duet
