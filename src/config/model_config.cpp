@@ -93,7 +93,7 @@ void parse_rope(const json& j, ModelConfig& c, const std::string& src) {
   c.rope.factor = get_num<double>(*rp, "factor", 1.0, s);
   c.rope.beta_fast = get_num<double>(*rp, "beta_fast", 32.0, s);
   c.rope.beta_slow = get_num<double>(*rp, "beta_slow", 1.0, s);
-  c.rope.mscale = get_num<double>(*rp, "mscale", 1.0, s);
+  c.rope.mscale = get_num<double>(*rp, "mscale", 0.0, s);
   c.rope.mscale_all_dim = get_num<double>(*rp, "mscale_all_dim", 0.0, s);
   // HF: a missing original_max_position_embeddings means max_position_embeddings.
   c.rope.original_max_position_embeddings =
