@@ -23,7 +23,9 @@ const Tokenizer& kimi() {
   static auto tok = Tokenizer::load("tests/data/tokenizers/kimi-style");
   return *tok;
 }
-std::vector<const Tokenizer*> both() { return {&deepseek(), &kimi()}; }
+std::vector<const Tokenizer*> both() {
+  return {&deepseek(), &kimi()};
+}
 
 std::string stream(const Tokenizer& tok, const std::vector<int32_t>& ids, bool skip) {
   IncrementalDetokenizer detok(tok, skip);
@@ -111,7 +113,10 @@ TEST(IncrementalDetokenizer, InvalidBytesBecomeReplacementOnce) {
 
 TEST(Encode, InvalidUtf8IsEncodedAsReplacementCharacter) {
   for (const Tokenizer* tok : both()) {
-    const std::string bad = "a\xFF" "b\xE4\xB8" "c\xC0\x80\xED\xA0\x80\xF4\x90\x80\x80";
+    const std::string bad =
+        "a\xFF"
+        "b\xE4\xB8"
+        "c\xC0\x80\xED\xA0\x80\xF4\x90\x80\x80";
     const auto ids = tok->encode(bad, false);
     EXPECT_EQ(ids, tok->encode(utf8::make_valid(bad), false));
     EXPECT_EQ(tok->decode(ids, false), utf8::make_valid(bad));
@@ -212,7 +217,8 @@ class BadFiles : public ::testing::Test {
 TEST_F(BadFiles, ClearErrorsNamingTheFile) {
   std::string e = error_for("tokenizer.json", "{not json");
   EXPECT_NE(e.find("tokenizer.json"), std::string::npos) << e;
-  e = error_for("tokenizer.json", R"({"decoder": {"type": "ByteLevel"}, "model": {"type": "Unigram"}})");
+  e = error_for("tokenizer.json",
+                R"({"decoder": {"type": "ByteLevel"}, "model": {"type": "Unigram"}})");
   EXPECT_NE(e.find("model.type"), std::string::npos) << e;
   e = error_for("tokenizer.json",
                 R"({"decoder": {"type": "ByteLevel"}, "pre_tokenizer": {"type": "ByteLevel"},
