@@ -96,9 +96,9 @@ Value get_attr(const Value& obj, const std::string& name, int line) {
   if (!method.is_undefined()) return method;
   if (is_unsupported_method(obj, name)) {
     std::string what = type_name(obj) + "." + name;
-    return make_callable(what, [what, line](CallArgs&) -> Value {
-      eval_fail(line, "unsupported construct: method " + what +
-                          "() (lists and dicts are immutable in transformers' sandbox)");
+    std::string why = obj.is_string() ? "" : " (lists and dicts are immutable in transformers' sandbox)";
+    return make_callable(what, [what, why, line](CallArgs&) -> Value {
+      eval_fail(line, "unsupported construct: method " + what + "()" + why);
     });
   }
   if (obj.is_dict()) {

@@ -373,7 +373,9 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, CallA
     bool blank = truthy(a.get(2, "blank", Value(false)));
     r = Value(indent_filter(need_str(), width, first, blank));
   } else if (name == "attr") {
-    r = get_attr(v, to_str(a.get(0, "name")), line);
+    // Jinja's attr() is getattr only: dict keys are not attributes, methods are.
+    std::string attr = to_str(a.get(0, "name"));
+    r = v.is_dict() ? bound_method(v, attr, line) : get_attr(v, attr, line);
   } else if (name == "batch") {
     int64_t n = a.get(0, "linecount").as_int();
     Value fill = a.get(1, "fill_with", Value(None{}));

@@ -96,7 +96,7 @@ int64_t int_arg(const Value& v, const char* what, int line) {
   return v.as_int();
 }
 
-const std::string& str_arg(const Value& v, const char* what, int line) {
+std::string str_arg(const Value& v, const char* what, int line) {
   if (!v.is_string()) eval_fail(line, std::string(what) + " must be str, not " + type_name(v));
   return v.str();
 }
@@ -146,7 +146,7 @@ std::string py_format(const std::string& fmt, CallArgs& a, int line) {
 
 bool affix_match(const std::string& s, const Value& x, bool prefix, int line) {
   auto one = [&](const Value& p) {
-    const std::string& t = str_arg(p, prefix ? "startswith arg" : "endswith arg", line);
+    std::string t = str_arg(p, prefix ? "startswith arg" : "endswith arg", line);
     if (t.size() > s.size()) return false;
     return prefix ? s.compare(0, t.size(), t) == 0 : s.compare(s.size() - t.size(), t.size(), t) == 0;
   };
@@ -191,8 +191,8 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& ca,
   } else if (name == "startswith" || name == "endswith") {
     r = Value(affix_match(s, a.get(0, "prefix"), name == "startswith", line));
   } else if (name == "replace") {
-    const std::string& o = str_arg(a.get(0, "old"), "replace arg", line);
-    const std::string& n = str_arg(a.get(1, "new"), "replace arg", line);
+    std::string o = str_arg(a.get(0, "old"), "replace arg", line);
+    std::string n = str_arg(a.get(1, "new"), "replace arg", line);
     r = Value(py_replace(s, o, n, int_arg(a.get(2, "count", Value(-1)), "count", line)));
   } else if (name == "upper") {
     r = Value(py_upper(s));
@@ -203,7 +203,7 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& ca,
   } else if (name == "capitalize") {
     r = Value(py_capitalize(s));
   } else if (name == "find" || name == "rfind" || name == "count") {
-    const std::string& sub = str_arg(a.get(0, "sub"), name.c_str(), line);
+    std::string sub = str_arg(a.get(0, "sub"), name.c_str(), line);
     if (name == "count") {
       int64_t n = 0;
       if (sub.empty()) {
@@ -217,7 +217,7 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& ca,
       r = Value(p == std::string::npos ? int64_t{-1} : cp_index(s, p));
     }
   } else if (name == "removeprefix" || name == "removesuffix") {
-    const std::string& x = str_arg(a.get(0, "affix"), name.c_str(), line);
+    std::string x = str_arg(a.get(0, "affix"), name.c_str(), line);
     bool pre = name == "removeprefix";
     if (affix_match(s, Value(x), pre, line)) {
       r = Value(pre ? s.substr(x.size()) : s.substr(0, s.size() - x.size()));

@@ -45,7 +45,7 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, CallArgs
   else if (name == "string") r = v.is_string();
   else if (name == "mapping") r = v.is_dict();
   else if (name == "iterable") r = v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
-  else if (name == "sequence") r = v.is_list() || v.is_dict() || v.is_string();
+  else if (name == "sequence") r = v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
   else if (name == "callable") r = v.is_callable();
   else if (name == "odd") r = (int_subject(v, name, line) % 2) != 0;
   else if (name == "even") r = (int_subject(v, name, line) % 2) == 0;
@@ -70,8 +70,9 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, CallArgs
         {"in", "in"}};
     Value other = a.get(0, name == "in" ? "seq" : "other");
     if (name == "sameas") {
-      r = (v.is_none() && other.is_none()) ||
-          (v.is_bool() && other.is_bool() && v.as_int() == other.as_int()) ||
+      // Python identity: small ints, interned strings, None and bools compare by value here.
+      r = ((v.is_none() || v.is_bool() || v.is_int() || v.is_string()) &&
+           v.v.index() == other.v.index() && equal(v, other)) ||
           (v.is_list() && other.is_list() && &v.list() == &other.list()) ||
           (v.is_dict() && other.is_dict() && &v.dict() == &other.dict()) ||
           (v.is_namespace() && other.is_namespace() &&
