@@ -297,6 +297,8 @@ def make_config(args, vocab_size):
         rope_interleave=True,
         attention_bias=False,
         num_nextn_predict_layers=0,
+        topk_method="noaux_tc",      # informational (as in real DeepSeek-V3 configs); HF always uses this routing
+        scoring_func="sigmoid",
     )
 
 
