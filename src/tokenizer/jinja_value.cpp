@@ -10,6 +10,10 @@
 
 namespace duet::jinja {
 
+void Value::not_a_number(const char* what) const {
+  fail("expected ", what, ", got ", type_name(*this));
+}
+
 const Value* DictData::find(std::string_view key) const {
   for (const auto& [k, v] : items)
     if (k == key) return &v;
