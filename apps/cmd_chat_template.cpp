@@ -24,11 +24,12 @@ int run_chat_template(const std::vector<std::string>& args) {
               "[--tools FILE.json] [--chat-template FILE]",
               "Renders a conversation with the model's chat template, exactly as transformers' "
               "apply_chat_template(..., tokenize=False) does.");
-  std::string& model = flags.add_string("model", "", "checkpoint directory (tokenizer_config.json)");
+  std::string& model =
+      flags.add_string("model", "", "checkpoint directory (tokenizer_config.json)");
   std::string& messages = flags.add_string("messages", "", "JSON file with the list of messages");
   std::string& tools = flags.add_string("tools", "", "JSON file with the list of tools");
-  std::string& tmpl_file = flags.add_string("chat-template", "",
-                                            "template file overriding the model's template");
+  std::string& tmpl_file =
+      flags.add_string("chat-template", "", "template file overriding the model's template");
   bool& gen = flags.add_bool("add-generation-prompt", "append the assistant prompt");
   if (!flags.parse(args)) {
     std::fputs(flags.help().c_str(), stdout);
@@ -40,7 +41,8 @@ int run_chat_template(const std::vector<std::string>& args) {
   std::unique_ptr<ChatTemplate> tmpl = tmpl_file.empty()
                                            ? ChatTemplate::from_model_dir(model)
                                            : std::make_unique<ChatTemplate>(read_file(tmpl_file));
-  if (!tmpl) fail(model, ": the model has no chat template (chat_template.jinja or tokenizer_config.json)");
+  if (!tmpl)
+    fail(model, ": the model has no chat template (chat_template.jinja or tokenizer_config.json)");
 
   nlohmann::ordered_json config;
   std::string config_path = path_join(model, "tokenizer_config.json");
