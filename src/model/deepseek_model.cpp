@@ -7,9 +7,31 @@ namespace {
 
 // Workspace slots: each is one grow-only buffer reused by every step.
 enum Slot : size_t {
-  kHidden, kNormed, kQa, kQ, kCkv, kAttn, kAttnOut, kGateUp, kAct, kFfnOut, kShared, kRouteIds,
-  kRouteWeights, kLogitsSel, kLogits, kLogitsF32,
-  kIds, kPositions, kSlots, kQStart, kKvLen, kDecode, kBlockTable, kLogitRows, kNumSlots
+  kHidden,
+  kNormed,
+  kQa,
+  kQ,
+  kCkv,
+  kAttn,
+  kAttnOut,
+  kGateUp,
+  kAct,
+  kFfnOut,
+  kShared,
+  kRouteIds,
+  kRouteWeights,
+  kLogitsSel,
+  kLogits,
+  kLogitsF32,
+  kIds,
+  kPositions,
+  kSlots,
+  kQStart,
+  kKvLen,
+  kDecode,
+  kBlockTable,
+  kLogitRows,
+  kNumSlots
 };
 
 // q_a_layernorm and kv_a_layernorm are built without an eps argument in every reference
@@ -65,8 +87,8 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
   for (int64_t i = 0; i < num_seqs_; ++i) {
     const SeqInBatch& s = batch.seqs[i];
     const int64_t kv = static_cast<int64_t>(s.num_cached) + s.num_new_tokens;
-    DUET_CHECK(static_cast<int64_t>(s.block_ids.size()) * kKvBlockSize >= kv,
-               "sequence needs ", kv, " cache slots but has ", s.block_ids.size(), " blocks");
+    DUET_CHECK(static_cast<int64_t>(s.block_ids.size()) * kKvBlockSize >= kv, "sequence needs ", kv,
+               " cache slots but has ", s.block_ids.size(), " blocks");
     for (int32_t j = 0; j < s.num_new_tokens; ++j) {
       const int32_t p = s.num_cached + j;
       positions.push_back(p);
@@ -141,8 +163,7 @@ void DeepseekModel::attention(int64_t l, const Tensor& x, const Tensor& out, Lat
   // ckv: [T, r + dr] -> cache rows (normed latent | roped k_rope)
   Tensor ckv = scratch(kCkv, act, T, r + dr);
   be_.gemm(x, L.kv_a, ckv);
-  be_.mla_cache_write(ckv, L.kv_a_norm, kLatentNormEps, positions_, slots_, rope_,
-                      cache.layer(l));
+  be_.mla_cache_write(ckv, L.kv_a_norm, kLatentNormEps, positions_, slots_, rope_, cache.layer(l));
   be_.rope_q(q, positions_, rope_, heads, dn);
   // attn: [T, heads * dv]
   Tensor attn = scratch(kAttn, act, T, heads * dv);

@@ -24,7 +24,8 @@ class WeightReader {
                  bool vector = false) {
     const int64_t cols = dst.cols;
     staging_.resize(static_cast<size_t>(rows * cols) * dst.elem_size());
-    std::vector<int64_t> shape = vector ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols};
+    std::vector<int64_t> shape =
+        vector ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols};
     ck_.read(name, shape, dst.dtype, staging_.data());
     be_.copy_to_device(dst.at(b, row0), staging_.data(), staging_.size());
     done_ += ck_.info(name).end - ck_.info(name).begin;
@@ -70,7 +71,8 @@ ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& b
     fail(ck.dir(), ": quantised checkpoint: not supported yet (config.json has a ",
          "quantization_config; convert the weights to bf16 first)");
   uint64_t total = 0;
-  for (const auto& spec : checkpoint_tensor_specs(c)) total += ck.info(spec.name).end - ck.info(spec.name).begin;
+  for (const auto& spec : checkpoint_tensor_specs(c))
+    total += ck.info(spec.name).end - ck.info(spec.name).begin;
   ModelWeights w;
   WeightReader rd(ck, be, w, progress, total);
   const int64_t H = c.hidden_size, heads = c.num_attention_heads;
@@ -90,7 +92,8 @@ ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& b
     }
     L.kv_a = rd.matrix(p + "self_attn.kv_a_proj_with_mqa.weight", r + dr, H);
     L.kv_a_norm = rd.norm(p + "self_attn.kv_a_layernorm.weight", r);
-    L.kv_b = rd.matrix(p + "self_attn.kv_b_proj.weight", heads * (c.qk_nope_head_dim + c.v_head_dim), r);
+    L.kv_b =
+        rd.matrix(p + "self_attn.kv_b_proj.weight", heads * (c.qk_nope_head_dim + c.v_head_dim), r);
     L.o_proj = rd.matrix(p + "self_attn.o_proj.weight", H, heads * c.v_head_dim);
     L.moe = c.is_moe_layer(l);
     if (!L.moe) {

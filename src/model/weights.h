@@ -27,9 +27,9 @@ struct LayerWeights {
   Tensor kv_b;                   // [heads * (dn + dv), r]
   Tensor o_proj;                 // [H, heads * dv]
   bool moe = false;
-  MlpWeights mlp;     // dense layers
-  Tensor router;      // [E, H]
-  Tensor router_bias; // f32 [E] (empty for V2)
+  MlpWeights mlp;          // dense layers
+  Tensor router;           // [E, H]
+  Tensor router_bias;      // f32 [E] (empty for V2)
   Tensor experts_gate_up;  // [E, 2I, H]
   Tensor experts_down;     // [E, H, I]
   bool has_shared = false;
