@@ -36,6 +36,7 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
   const int nm = plan_.num_micro_batches;
   std::vector<std::pair<int, int>> logit_order;
   if (plan_.tbo) {
+    ++tbo_steps_;
     TboSplit split = split_batch(batch, rec.tbo_split);
     micro_[0].batch = std::move(split.a);
     micro_[1].batch = std::move(split.b);

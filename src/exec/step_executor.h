@@ -36,6 +36,7 @@ class StepExecutor {
   void run(const ForwardBatch& batch, std::vector<float>& logits);
 
   const StepPlan& last_plan() const { return plan_; }
+  int64_t tbo_steps() const { return tbo_steps_; }
   // [layer][expert] rows routed to each expert by the router (all gathered rows) since start.
   const std::vector<std::vector<int64_t>>& expert_counts() const { return expert_counts_; }
 
@@ -64,6 +65,7 @@ class StepExecutor {
   StepPlan plan_;
   std::array<Micro, 2> micro_;
   std::vector<std::vector<int64_t>> expert_counts_;
+  int64_t tbo_steps_ = 0;
 };
 
 }  // namespace duet

@@ -63,7 +63,8 @@ struct RunResult {
 };
 
 RunResult run(Runtime& rt, const std::vector<std::vector<int32_t>>& prompts,
-              const std::vector<int64_t>& assign, int steps) {
+              const std::vector<int64_t>& assign, int steps,
+              const std::vector<int>& start = {}) {
   const int64_t G = rt.num_groups(), V = rt.config().vocab_size;
   std::vector<Seq> seqs(prompts.size());
   std::vector<int32_t> next_block(G, 0);
@@ -76,16 +77,19 @@ RunResult run(Runtime& rt, const std::vector<std::vector<int32_t>>& prompts,
     const int64_t need = (static_cast<int64_t>(prompts[i].size()) + steps + 63) / 64;
     for (int64_t b = 0; b < need; ++b) seqs[i].blocks.push_back(next_block[assign[i]]++);
   }
-  for (int step = 0; step <= steps; ++step) {
+  const int last_start = start.empty() ? 0 : *std::max_element(start.begin(), start.end());
+  for (int step = 0; step <= steps + last_start; ++step) {
     std::vector<ForwardBatch> batches(G);
     std::vector<std::vector<std::pair<size_t, int32_t>>> rows(G);  // (seq, first logit row)
     for (size_t i = 0; i < seqs.size(); ++i) {
+      const int begin = start.empty() ? 0 : start[i];
+      if (step < begin || step > begin + steps) continue;  // not started yet, or done
       ForwardBatch& b = batches[assign[i]];
       Seq& s = seqs[i];
       SeqInBatch sib;
       sib.num_cached = s.computed;
       sib.num_new_tokens = static_cast<int32_t>(s.tokens.size()) - s.computed;
-      sib.decode = step > 0;
+      sib.decode = step > begin;
       sib.block_ids = s.blocks;
       const int32_t first = static_cast<int32_t>(b.token_ids.size());
       b.token_ids.insert(b.token_ids.end(), s.tokens.begin() + s.computed, s.tokens.end());
@@ -162,6 +166,9 @@ TEST_P(DpInvariance, EveryLayoutMatchesOneRank) {
       EXPECT_LE(worst, 1e-5f * max_logit) << "prompt " << i;
     }
     if (l.tbo) {
+      int64_t tbo_steps = 0;
+      for (StepExecutor* ex : rt.executors()) tbo_steps += ex->tbo_steps();
+      EXPECT_GT(tbo_steps, 0) << "TBO never ran";
       // TBO on/off at the same layout: bitwise identical.
       Layout off = l;
       off.tbo = false;
@@ -172,16 +179,18 @@ TEST_P(DpInvariance, EveryLayoutMatchesOneRank) {
                                  got.logits[i].size() * sizeof(float)))
             << "TBO changed bits of prompt " << i;
     }
-    // Collective traces: identical op sequences on every rank of each group.
+    // Collective traces: within each group (the tp ranks of one DP group; the ranks with one
+    // TP index across DP groups) every rank issued the same collectives with the same counts.
     for (bool tp_group : {true, false}) {
-      const auto comms = rt.communicators(tp_group);
-      const Communicator* first = nullptr;
-      for (const Communicator* cm : comms) {
+      const auto comms = rt.communicators(tp_group);  // world order: rank = g * tp + t
+      std::map<int64_t, const Communicator*> first_of_group;
+      for (size_t w = 0; w < comms.size(); ++w) {
+        const Communicator* cm = comms[w];
         if (!cm) continue;
-        if (!first) {
-          first = cm;
-          continue;
-        }
+        const int64_t group = tp_group ? static_cast<int64_t>(w) / l.tp : static_cast<int64_t>(w) % l.tp;
+        auto [it, fresh] = first_of_group.emplace(group, cm);
+        if (fresh) continue;
+        const Communicator* first = it->second;
         ASSERT_EQ(cm->trace().size(), first->trace().size());
         for (size_t k = 0; k < cm->trace().size(); ++k) {
           EXPECT_EQ(cm->trace()[k].op, first->trace()[k].op) << "collective " << k;
@@ -235,6 +244,31 @@ TEST_P(DpInvariance, IdleRanksAndMissingRanksNeverHang) {
   std::vector<std::vector<float>> logits;
   rt.forward(empty, logits);
   for (StepExecutor* ex : rt.executors()) EXPECT_TRUE(ex->last_plan().idle);
+}
+
+TEST_P(DpInvariance, AsymmetricLoadsAgreeWithOneRank) {
+  // One rank prefills a long prompt while the others decode; one-token prefills; ranks on both
+  // sides of the TBO threshold (3 decode tokens here, one rank has 1, another 4). The 20 s
+  // collective timeout turns any hang into a failure.
+  const testing::GoldenFixture g = testing::load_golden(GetParam());
+  std::vector<std::vector<int32_t>> prompts = {{7}, {8}, {9}, {10}, {11}, g.prompts[3].ids, {12}};
+  std::vector<int64_t> assign = {0, 0, 0, 0, 1, 1, 2};
+  std::vector<int> start = {0, 0, 0, 0, 0, 2, 3};
+  Runtime single(options(g.dir, {1, 1, "tp", false}));
+  const RunResult ref = run(single, prompts, std::vector<int64_t>(prompts.size(), 0), 4, start);
+  for (bool tbo : {false, true}) {
+    Layout l{4, 1, "ep", tbo};  // group 3 stays idle throughout
+    EngineOptions o = options(g.dir, l);
+    o.tbo_min_tokens_decode = 3;
+    Runtime rt(o);
+    const RunResult got = run(rt, prompts, assign, 4, start);
+    for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got.generated[i], ref.generated[i]) << i;
+    if (tbo) {
+      int64_t tbo_steps = 0;
+      for (StepExecutor* ex : rt.executors()) tbo_steps += ex->tbo_steps();
+      EXPECT_GT(tbo_steps, 0);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DpInvariance,
