@@ -16,6 +16,7 @@
 #include "engine/output_text.h"
 #include "engine/request.h"
 #include "engine/runtime.h"
+#include "sched/prefill_delayer.h"
 
 namespace duet {
 
@@ -39,7 +40,15 @@ namespace {
 
 class EngineImpl final : public Engine {
  public:
-  explicit EngineImpl(const EngineOptions& o) : rt_(o) { reap_finished(); }
+  explicit EngineImpl(const EngineOptions& o) : rt_(o), budget_(o.max_num_batched_tokens) {
+    if (o.dp > 1 && o.prefill_delayer) {
+      PrefillDelayerConfig dc;
+      dc.alignment = o.tbo ? 2 : 1;  // TBO wants one prefill per micro-batch
+      dc.token_budget = static_cast<int32_t>(o.max_num_batched_tokens);
+      delayer_ = std::make_unique<PrefillDelayer>(dc);
+    }
+    reap_finished();
+  }
   ~EngineImpl() override { stop(); }
 
   const ModelConfig& model_config() const override { return rt_.config(); }
@@ -315,9 +324,28 @@ class EngineImpl final : public Engine {
     return std::min_element(load.begin(), load.end()) - load.begin();
   }
 
-  bool prefill_allowed() { return true; }
+  // With several DP groups, new prefills wait until the groups are aligned (PrefillDelayer).
+  // Each group contributes one record per scheduling pass; all groups are scheduled by this
+  // thread, so the records are gathered here directly, and one decision covers every group.
+  bool prefill_allowed() {
+    if (!delayer_) return true;
+    std::vector<DelayerRecord> records;
+    for (int64_t g = 0; g < rt_.num_groups(); ++g) {
+      const Scheduler& s = rt_.scheduler(g);
+      DelayerRecord r;
+      r.num_prefillable = static_cast<int32_t>(s.count_admittable_prefills());
+      r.pending_prefill_tokens = static_cast<int32_t>(s.pending_prefill_tokens(budget_));
+      r.running_decode_seqs = static_cast<int32_t>(s.num_running());
+      const int64_t total = s.pool().num_blocks();
+      r.kv_usage_permille = static_cast<int32_t>(total ? 1000 * (total - s.pool().num_free()) / total : 0);
+      records.push_back(r);
+    }
+    return delayer_->decide(records);
+  }
 
   Runtime rt_;
+  int64_t budget_;
+  std::unique_ptr<PrefillDelayer> delayer_;
   std::unordered_map<int64_t, std::unique_ptr<Request>> requests_;  // engine thread only
   std::mutex inbox_mutex_;
   std::condition_variable wake_;
