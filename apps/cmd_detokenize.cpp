@@ -14,8 +14,10 @@ int run_detokenize(const std::vector<std::string>& args) {
   Flags flags("duet detokenize", "duet detokenize --model DIR --ids IDS [--skip-special-tokens]",
               "Decodes comma-separated token ids and prints the text exactly (no newline is "
               "added). Invalid UTF-8 in the token bytes is printed as U+FFFD.");
-  std::string& model = flags.add_string("model", "", "checkpoint directory with tokenizer.json or tiktoken.model (required)");
-  std::string& ids_text = flags.add_string("ids", "", "comma-separated token ids, e.g. 3,17,42 (required)");
+  std::string& model = flags.add_string(
+      "model", "", "checkpoint directory with tokenizer.json or tiktoken.model (required)");
+  std::string& ids_text =
+      flags.add_string("ids", "", "comma-separated token ids, e.g. 3,17,42 (required)");
   bool& skip = flags.add_bool("skip-special-tokens", "leave special tokens out of the text");
   if (!flags.parse(args)) {
     std::fputs(flags.help().c_str(), stdout);

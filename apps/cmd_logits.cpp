@@ -25,7 +25,7 @@ int run_logits(const std::vector<std::string>& args) {
   if (ids_text.empty()) fail("duet logits: --prompt-ids is required");
   if (out.empty()) fail("duet logits: --out is required");
   const std::vector<int32_t> ids = parse_id_list(ids_text, "prompt-ids");
-  LoadedModel m = load_model(*mf.model, *mf.device, *mf.threads);
+  LoadedModel m = load_model_with_progress(mf);
   for (int32_t id : ids)
     if (id >= m.config.vocab_size)
       fail("--prompt-ids: id ", id, " is not below vocab_size ", m.config.vocab_size);

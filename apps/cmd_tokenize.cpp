@@ -17,7 +17,8 @@ int run_tokenize(const std::vector<std::string>& args) {
               "Encodes T (or all of stdin, byte for byte) as plain text without adding special "
               "tokens; special-token strings in the text become their ids. Prints the ids "
               "comma-separated on one line. Invalid UTF-8 input is encoded as U+FFFD.");
-  std::string& model = flags.add_string("model", "", "checkpoint directory with tokenizer.json or tiktoken.model (required)");
+  std::string& model = flags.add_string(
+      "model", "", "checkpoint directory with tokenizer.json or tiktoken.model (required)");
   std::string& text = flags.add_string("text", "", "text to encode [default: read stdin]");
   bool& as_json = flags.add_bool("json", "print one JSON array of ids instead");
   if (!flags.parse(args)) {

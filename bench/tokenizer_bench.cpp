@@ -29,17 +29,22 @@ struct Rng {  // splitmix64: tiny and identical on every platform
   size_t below(size_t n) { return next() % n; }
 };
 
-const char* kEnglish[] = {"the", "of", "and", "to", "in", "is", "was", "for", "that", "with",
-                          "model", "expert", "attention", "token", "inference", "server", "memory",
-                          "latency", "throughput", "language", "people", "world", "between",
-                          "however", "because", "through", "different", "government", "information"};
-const char* kSyllables[] = {"ka", "ri", "to", "men", "sul", "pra", "ex", "ion", "ter", "qua", "lo",
-                            "zin", "vor", "ash", "el", "tri", "um", "ght", "str", "ble"};
-const char* kRussian[] = {"привет", "мир", "модель", "данные", "время", "работа", "система",
-                          "вопрос", "человек", "сегодня"};
-const char* kCode[] = {"def f(x):\n    return x + 1\n", "for (int i = 0; i < n; ++i) {\n",
-                       "    auto it = map.find(key);\n", "}\n", "if err != nil {\n\treturn err\n}\n",
-                       "x = np.zeros((4, 4), dtype=np.float32)\n", "<div class=\"row\">\n"};
+const char* kEnglish[] = {
+    "the",     "of",      "and",        "to",         "in",         "is",    "was",       "for",
+    "that",    "with",    "model",      "expert",     "attention",  "token", "inference", "server",
+    "memory",  "latency", "throughput", "language",   "people",     "world", "between",   "however",
+    "because", "through", "different",  "government", "information"};
+const char* kSyllables[] = {"ka", "ri",  "to",  "men", "sul", "pra", "ex", "ion", "ter", "qua",
+                            "lo", "zin", "vor", "ash", "el",  "tri", "um", "ght", "str", "ble"};
+const char* kRussian[] = {"привет", "мир",     "модель", "данные",  "время",
+                          "работа", "система", "вопрос", "человек", "сегодня"};
+const char* kCode[] = {"def f(x):\n    return x + 1\n",
+                       "for (int i = 0; i < n; ++i) {\n",
+                       "    auto it = map.find(key);\n",
+                       "}\n",
+                       "if err != nil {\n\treturn err\n}\n",
+                       "x = np.zeros((4, 4), dtype=np.float32)\n",
+                       "<div class=\"row\">\n"};
 const char* kEmoji[] = {"😀", "👍🏽", "🚀", "❤️", "👨‍👩‍👧"};
 
 std::string make_text(size_t target_bytes) {
@@ -84,7 +89,8 @@ std::string make_text(size_t target_bytes) {
 
 int main(int argc, char** argv) {
   try {
-    const std::string model = argc > 1 ? argv[1] : DUET_SOURCE_DIR "/tests/data/tokenizers/deepseek-v3";
+    const std::string model =
+        argc > 1 ? argv[1] : DUET_SOURCE_DIR "/tests/data/tokenizers/deepseek-v3";
     const std::string out = argc > 2 ? argv[2] : "/tmp/duet_tokenizer_bench.txt";
     const std::string text = make_text(10 * 1000 * 1000);
     duet::write_file(out, text);

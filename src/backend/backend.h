@@ -77,6 +77,9 @@ class Backend {
 
 // The CPU reference backend with `threads` worker threads.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+// "cpu", "cuda", or "" for the default (cuda when built in and a GPU is usable, else cpu).
+// threads: CPU worker threads (0: all cores).
+std::unique_ptr<Backend> make_backend(const std::string& device, int64_t threads);
 
 // RAII ownership of backend memory.
 class DeviceBuffer {

@@ -44,8 +44,10 @@ void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (piece.size() == 1) {
     const int32_t id = byte_ids_[static_cast<uint8_t>(piece[0])];
-    if (id >= 0) out.push_back(id);
-    else if (unk_id_ >= 0) out.push_back(unk_id_);
+    if (id >= 0)
+      out.push_back(id);
+    else if (unk_id_ >= 0)
+      out.push_back(unk_id_);
     return;
   }
   if (whole_piece_) {
@@ -73,11 +75,15 @@ void BpeModel::merge(std::string_view piece, std::vector<int32_t>& out) const {
     const int32_t id = byte_ids_[static_cast<uint8_t>(c)];
     // A byte without a token: HF's BPE emits unk when configured, else silently drops the
     // byte; tokenizer loaders reject vocabularies where this could lose text.
-    if (id >= 0) syms.push_back(id);
-    else if (unk_id_ >= 0) syms.push_back(unk_id_);
+    if (id >= 0)
+      syms.push_back(id);
+    else if (unk_id_ >= 0)
+      syms.push_back(unk_id_);
   }
-  if (syms.size() <= kSmallPiece) merge_small(syms);
-  else merge_heap(syms);
+  if (syms.size() <= kSmallPiece)
+    merge_small(syms);
+  else
+    merge_heap(syms);
   out.insert(out.end(), syms.begin(), syms.end());
 }
 

@@ -30,7 +30,9 @@ const Tables& tables() {
 
 }  // namespace
 
-const std::string& char_for_byte(unsigned char b) { return tables().chars[b]; }
+const std::string& char_for_byte(unsigned char b) {
+  return tables().chars[b];
+}
 
 std::optional<std::string> decode(std::string_view text) {
   const Tables& t = tables();

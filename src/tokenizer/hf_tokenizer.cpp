@@ -102,8 +102,8 @@ void HfTokenizer::load_model(const json& model, const std::string& path) {
     const auto [left, right] = parse_merge(merges[i], path, i);
     auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
     if (l == vocab_.end() || r == vocab_.end() || m == vocab_.end())
-      fail(path, ": model.merges[", i, "] uses a token that is not in the vocab: ",
-           merges[i].dump());
+      fail(path, ": model.merges[", i,
+           "] uses a token that is not in the vocab: ", merges[i].dump());
     bpe_.add_merge(l->second, r->second, static_cast<int32_t>(i), m->second);
   }
   vocab_size_ = max_id + 1;
@@ -149,8 +149,10 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special
       return;
     }
     normalized_added_.split(seg, [&](std::string_view seg2, int32_t id2) {
-      if (id2 >= 0) out.push_back(id2);
-      else encode_plain(seg2, out);
+      if (id2 >= 0)
+        out.push_back(id2);
+      else
+        encode_plain(seg2, out);
     });
   });
   return out;

@@ -16,7 +16,8 @@ struct Merge {
 class PairMap {
  public:
   static uint64_t key(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
   }
 
   // Keeps the first value inserted for a key (the lowest rank, when inserted in rank order).

@@ -32,7 +32,8 @@ PreTokenizer::PreTokenizer(const nlohmann::json& spec, const std::string& path) 
   } else {
     add(spec, path, true);
   }
-  if (!byte_level_) fail(path, ": pre_tokenizer has no ByteLevel step; only byte-level BPE is supported");
+  if (!byte_level_)
+    fail(path, ": pre_tokenizer has no ByteLevel step; only byte-level BPE is supported");
 }
 
 void PreTokenizer::add(const nlohmann::json& spec, const std::string& path, bool last) {
@@ -65,7 +66,8 @@ void PreTokenizer::add(const nlohmann::json& spec, const std::string& path, bool
     }
     byte_level_ = true;
   } else {
-    fail(path, ": pre_tokenizer type '", type, "' is not supported (supported: Sequence, Split, ByteLevel)");
+    fail(path, ": pre_tokenizer type '", type,
+         "' is not supported (supported: Sequence, Split, ByteLevel)");
   }
 }
 
@@ -96,22 +98,28 @@ std::vector<std::pair<size_t, size_t>> PreTokenizer::split_general(const SplitRu
       break;
     case SplitBehavior::kContiguous:
       for (const Part& p : parts) {
-        if (p.is_match == previous_match && !out.empty()) out.back().end = p.end;
-        else out.push_back(p);
+        if (p.is_match == previous_match && !out.empty())
+          out.back().end = p.end;
+        else
+          out.push_back(p);
         previous_match = p.is_match;
       }
       break;
     case SplitBehavior::kMergedWithPrevious:
       for (const Part& p : parts) {
-        if (p.is_match && !previous_match && !out.empty()) out.back().end = p.end;
-        else out.push_back(p);
+        if (p.is_match && !previous_match && !out.empty())
+          out.back().end = p.end;
+        else
+          out.push_back(p);
         previous_match = p.is_match;
       }
       break;
     case SplitBehavior::kMergedWithNext:
       for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-        if (it->is_match && !previous_match && !out.empty()) out.back().start = it->start;
-        else out.push_back(*it);
+        if (it->is_match && !previous_match && !out.empty())
+          out.back().start = it->start;
+        else
+          out.push_back(*it);
         previous_match = it->is_match;
       }
       std::reverse(out.begin(), out.end());

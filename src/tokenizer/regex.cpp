@@ -53,13 +53,15 @@ Regex::Regex(const std::string& pattern, bool literal, const std::string& what) 
   pcre2_jit_compile(static_cast<pcre2_code*>(code_), PCRE2_JIT_COMPLETE);
 }
 
-Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+Regex::~Regex() {
+  pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
 
 bool Regex::find(std::string_view s, size_t start, size_t* match_start, size_t* match_end) const {
   ThreadMatchState& st = thread_state();
-  const int rc = pcre2_match(static_cast<const pcre2_code*>(code_),
-                             reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start,
-                             PCRE2_NO_UTF_CHECK, st.data, st.context);
+  const int rc =
+      pcre2_match(static_cast<const pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(s.data()),
+                  s.size(), start, PCRE2_NO_UTF_CHECK, st.data, st.context);
   if (rc == PCRE2_ERROR_NOMATCH) return false;
   if (rc < 0) fail(what_, ": regex match failed: ", pcre2_message(rc));
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);

@@ -137,13 +137,15 @@ void TiktokenTokenizer::load_ranks(const std::string& path) {
   if (count == 0) fail(path, ": no tokens");
   // Kimi numbers the specials from len(mergeable_ranks); a gap in the ranks would make the two
   // ranges overlap, so require ranks 0..N-1.
-  if (tokens.size() != count) fail(path, ": ranks are not contiguous from 0 (", count,
-                                   " tokens, highest rank ", tokens.size() - 1, ")");
+  if (tokens.size() != count)
+    fail(path, ": ranks are not contiguous from 0 (", count, " tokens, highest rank ",
+         tokens.size() - 1, ")");
   num_base_ = static_cast<int32_t>(count);
   bpe_.set_tokens(std::move(tokens));
   for (int32_t id = 0; id < num_base_; ++id) {
     if (bpe_.id_of(bpe_.bytes_of(id)) != id)
-      fail(path, ": token of rank ", id, " has the same bytes as rank ", bpe_.id_of(bpe_.bytes_of(id)));
+      fail(path, ": token of rank ", id, " has the same bytes as rank ",
+           bpe_.id_of(bpe_.bytes_of(id)));
   }
   // tiktoken starts BPE from single bytes; every byte that valid UTF-8 can contain needs one.
   for (int b = 0; b < 256; ++b) {
@@ -200,7 +202,8 @@ void TiktokenTokenizer::encode_substr(std::string_view text, std::vector<int32_t
     }
     // tiktoken encodes only the matches (find_iter); Kimi's pattern matches every character,
     // so no text falls between matches.
-    pattern_->for_each_match(seg, [&](size_t s, size_t e) { bpe_.encode(seg.substr(s, e - s), out); });
+    pattern_->for_each_match(seg,
+                             [&](size_t s, size_t e) { bpe_.encode(seg.substr(s, e - s), out); });
   });
 }
 

@@ -40,8 +40,10 @@ void Tokenizer::load_config(const std::string& model_dir) {
     fail(path, ": invalid JSON: ", e.what());
   }
   if (!config_.is_object()) fail(path, ": top level must be a JSON object");
-  if (config_.contains("bos_token")) bos_token_ = token_string(config_["bos_token"], path, "bos_token");
-  if (config_.contains("eos_token")) eos_token_ = token_string(config_["eos_token"], path, "eos_token");
+  if (config_.contains("bos_token"))
+    bos_token_ = token_string(config_["bos_token"], path, "bos_token");
+  if (config_.contains("eos_token"))
+    eos_token_ = token_string(config_["eos_token"], path, "eos_token");
   if (config_.contains("add_bos_token")) {
     const auto& v = config_["add_bos_token"];
     if (!v.is_boolean() && !v.is_null()) fail(path, ": 'add_bos_token' must be true or false");

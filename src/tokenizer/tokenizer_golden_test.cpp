@@ -26,9 +26,13 @@ std::string fnv1a(const std::vector<int32_t>& ids) {
   return buf;
 }
 
-std::vector<int32_t> ids_of(const json& j) { return j.get<std::vector<int32_t>>(); }
+std::vector<int32_t> ids_of(const json& j) {
+  return j.get<std::vector<int32_t>>();
+}
 
-std::string show(const std::string& s) { return json(s).dump().substr(0, 200); }
+std::string show(const std::string& s) {
+  return json(s).dump().substr(0, 200);
+}
 
 void check_golden(const std::string& dir, const std::string& golden) {
   auto tok = Tokenizer::load(dir);
@@ -47,7 +51,8 @@ void check_golden(const std::string& dir, const std::string& golden) {
       const auto ids = tok->encode(text, special);
       const bool ok = ids == ids_of(j["ids"]);
       EXPECT_TRUE(ok) << golden << ":" << n << " encode " << show(text) << "\n  got  "
-                      << json(ids).dump().substr(0, 300) << "\n  want " << j["ids"].dump().substr(0, 300);
+                      << json(ids).dump().substr(0, 300) << "\n  want "
+                      << j["ids"].dump().substr(0, 300);
       failures += !ok;
       if (!special) {
         EXPECT_EQ(tok->decode(ids, false), j["decoded"].get<std::string>()) << golden << ":" << n;
@@ -70,7 +75,8 @@ void check_golden(const std::string& dir, const std::string& golden) {
       ASSERT_FALSE(ids.empty());
       const std::vector<int32_t> head(ids.begin(), ids.begin() + std::min<size_t>(16, ids.size()));
       const std::vector<int32_t> tail(ids.end() - std::min<size_t>(16, ids.size()), ids.end());
-      EXPECT_EQ(static_cast<int64_t>(ids.size()), j["num_ids"].get<int64_t>()) << golden << ":" << n;
+      EXPECT_EQ(static_cast<int64_t>(ids.size()), j["num_ids"].get<int64_t>())
+          << golden << ":" << n;
       EXPECT_EQ(head, ids_of(j["ids_head"])) << golden << ":" << n;
       EXPECT_EQ(tail, ids_of(j["ids_tail"])) << golden << ":" << n;
       EXPECT_EQ(fnv1a(ids), j["ids_fnv1a"].get<std::string>()) << golden << ":" << n;
@@ -84,7 +90,8 @@ void check_golden(const std::string& dir, const std::string& golden) {
 }
 
 TEST(TokenizerGolden, DeepSeekV3MatchesHuggingFace) {
-  check_golden("tests/data/tokenizers/deepseek-v3", "tests/data/tokenizers/deepseek-v3-golden.jsonl");
+  check_golden("tests/data/tokenizers/deepseek-v3",
+               "tests/data/tokenizers/deepseek-v3-golden.jsonl");
 }
 
 TEST(TokenizerGolden, KimiStyleMatchesTiktoken) {
