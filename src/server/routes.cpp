@@ -64,6 +64,7 @@ HttpResponse dispatch(ServerContext& ctx, const std::vector<Route>& routes,
                                                 request.path)
                       : error_response(404, "no route for " + request.method + " " + request.path);
   }
+  if (!ctx.ready()) return error_response(503, "Loading model");
   if (!route->is_public && !authorized(ctx, request)) {
     ctx.metrics().record_rejected(401);
     return error_response(401, "invalid or missing API key (send 'Authorization: Bearer KEY')");

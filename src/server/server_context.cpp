@@ -7,14 +7,19 @@
 
 namespace duet::server {
 
-ServerContext::ServerContext(Engine& engine, ServerOptions options, ChatRenderer chat)
-    : engine_(engine),
-      tokenizer_(engine.tokenizer()),
-      options_(std::move(options)),
-      chat_(std::move(chat)),
-      defaults_(engine.default_sampling()),
-      vocab_size_(engine.model_config().vocab_size) {
-  if (!tokenizer_) return;
+ServerContext::ServerContext(ServerOptions options) : options_(std::move(options)) {}
+
+void ServerContext::attach(Engine& engine, ChatRenderer chat) {
+  engine_ = &engine;
+  tokenizer_ = engine.tokenizer();
+  chat_ = std::move(chat);
+  defaults_ = engine.default_sampling();
+  vocab_size_ = engine.model_config().vocab_size;
+  if (tokenizer_) scan_tokenizer();
+  ready_.store(true, std::memory_order_release);
+}
+
+void ServerContext::scan_tokenizer() {
   auto has_token = [&](std::string_view t) { return tokenizer_->token_to_id(t).has_value(); };
   tool_format_ = detect_tool_format(has_token);
   has_think_ = has_token("<think>") && has_token("</think>");
@@ -70,7 +75,7 @@ void ServerContext::begin_shutdown() {
     std::lock_guard lock(ids_mu_);
     ids = ids_;
   }
-  for (int64_t id : ids) engine_.abort(id);
+  for (int64_t id : ids) engine_->abort(id);
 }
 
 }  // namespace duet::server

@@ -39,10 +39,14 @@ using ChatRenderer = std::function<std::string(const nlohmann::ordered_json& mes
 
 class ServerContext {
  public:
-  // chat may be empty (no template: /v1/chat/completions answers 400).
-  ServerContext(Engine& engine, ServerOptions options, ChatRenderer chat);
+  explicit ServerContext(ServerOptions options);
+  // Makes the loaded engine available; until then every route answers 503 (the server listens
+  // while the model loads so /health can say so). chat may be empty (no template: chat
+  // requests answer 400). Called once, before ready() turns true.
+  void attach(Engine& engine, ChatRenderer chat);
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
 
-  Engine& engine() const { return engine_; }
+  Engine& engine() const { return *engine_; }
   const Tokenizer* tokenizer() const { return tokenizer_; }
   const ServerOptions& options() const { return options_; }
   const ChatRenderer& chat_renderer() const { return chat_; }
@@ -71,12 +75,15 @@ class ServerContext {
   bool shutting_down() const { return shutting_down_.load(); }
 
  private:
-  Engine& engine_;
-  const Tokenizer* tokenizer_;
+  void scan_tokenizer();  // tool-call format, <think> markers, special-token strings
+
+  Engine* engine_ = nullptr;
+  const Tokenizer* tokenizer_ = nullptr;
   ServerOptions options_;
   ChatRenderer chat_;
   SamplingParams defaults_;
-  int64_t vocab_size_;
+  int64_t vocab_size_ = 0;
+  std::atomic<bool> ready_{false};
   ServerMetrics metrics_;
   std::unique_ptr<ToolCallFormat> tool_format_;
   bool has_think_ = false;

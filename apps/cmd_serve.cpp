@@ -1,0 +1,176 @@
+// duet serve: the OpenAI-compatible HTTP server over one Engine.
+//
+// Threads: main parses flags, binds, loads the model and then waits for SIGINT/SIGTERM (blocked
+// in every thread and taken with sigwait, so no handler runs in an arbitrary thread); one
+// thread runs cpp-httplib's accept loop (its pool runs the handlers); the engine runs its own
+// step thread.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "apps/command.h"
+#include "apps/model_setup.h"
+#include "common/error.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "engine/engine.h"
+#include "server/http_server.h"
+#include "server/server_context.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace duet {
+namespace {
+
+// With no --model: $DUET_DEFAULT_MODEL, else models/default in the source tree if present.
+std::string default_model_dir() {
+  if (const char* env = std::getenv("DUET_DEFAULT_MODEL"); env && *env) return env;
+  const std::string in_tree = std::string(DUET_SOURCE_DIR) + "/models/default";
+  if (std::filesystem::exists(in_tree + "/config.json")) return in_tree;
+  fail("duet serve: no --model given, $DUET_DEFAULT_MODEL is unset and ", in_tree,
+       " does not exist");
+}
+
+server::ChatRenderer make_renderer(const std::string& model_dir, const std::string& override_file,
+                                   const Tokenizer* tok) {
+  std::shared_ptr<ChatTemplate> tmpl;
+  if (!override_file.empty())
+    tmpl = std::make_shared<ChatTemplate>(read_file(override_file));
+  else
+    tmpl = ChatTemplate::from_model_dir(model_dir);
+  if (!tmpl || !tok) return {};
+  const std::string bos = tok->bos_token(), eos = tok->eos_token();
+  return [tmpl, bos, eos](const nlohmann::ordered_json& messages,
+                          const nlohmann::ordered_json& tools,
+                          const nlohmann::ordered_json& extra) {
+    ChatTemplate::Inputs in;
+    in.messages = messages;
+    in.tools = tools;
+    in.extra = extra.is_object() ? extra : nlohmann::ordered_json::object();
+    in.add_generation_prompt = in.extra.value("add_generation_prompt", true);
+    in.extra.erase("add_generation_prompt");
+    in.bos_token = bos;
+    in.eos_token = eos;
+    return tmpl->render(in);
+  };
+}
+
+int run_serve(const std::vector<std::string>& args) {
+  Flags flags("duet serve", "duet serve [--model DIR] [--host H] [--port P] [flags]",
+              "OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions,\n"
+              "/v1/models, /tokenize, /detokenize, /health, /metrics (see docs/SERVER.md).\n"
+              "With no --model, serves $DUET_DEFAULT_MODEL, else models/default of the source\n"
+              "tree. Prints 'duet serve: listening on http://HOST:PORT' on stderr once bound\n"
+              "(before the model has loaded: /health answers 503 until it has).");
+  ModelFlags mf = add_model_flags(flags, " (default: $DUET_DEFAULT_MODEL or models/default)");
+  auto& host = flags.add_string("host", "127.0.0.1", "address to listen on");
+  auto& port = flags.add_int("port", 8000, "port (0: pick a free one)");
+  auto& served_name = flags.add_string("served-model-name", "",
+                                       "model name clients send (default: model directory name)");
+  auto& api_key = flags.add_string("api-key", "", "require 'Authorization: Bearer KEY'");
+  auto& max_model_len = flags.add_int("max-model-len", 0, "context length (0: from config)");
+  auto& kv_tokens = flags.add_int("kv-cache-tokens", 0, "KV cache size in tokens (0: by memory)");
+  auto& gpu_util = flags.add_double("gpu-memory-utilization", 0.9, "GPU memory fraction");
+  auto& max_seqs = flags.add_int("max-num-seqs", 256, "most requests running at once");
+  auto& max_batched = flags.add_int("max-num-batched-tokens", 2048, "tokens per step");
+  auto& max_waiting = flags.add_int("max-waiting", 256,
+                                    "requests allowed to wait beyond --max-num-seqs (then 429)");
+  auto& max_body = flags.add_int("max-body-bytes", 8 << 20, "largest request body (then 413)");
+  auto& chat_template = flags.add_string("chat-template", "", "Jinja chat template file");
+  auto& no_prefix = flags.add_bool("no-prefix-caching", "disable the prefix cache");
+  auto& dp = flags.add_int("dp", 1, "attention data parallel");
+  auto& tp = flags.add_int("tp", 1, "attention tensor parallel");
+  auto& moe = flags.add_string("moe", "tp", "MoE layout: tp or ep");
+  auto& tbo = flags.add_bool("tbo", "two-batch overlap");
+  if (!flags.parse(args)) {
+    std::fputs(flags.help().c_str(), stdout);
+    return 0;
+  }
+  const std::string model_dir = mf.model->empty() ? default_model_dir() : *mf.model;
+  if (port < 0 || port > 65535) fail("--port must be in [0, 65535]");
+  if (max_seqs < 1 || max_waiting < 0 || max_body < 1)
+    fail("--max-num-seqs, --max-waiting and --max-body-bytes must be positive");
+
+  // Block the shutdown signals before any thread exists, so every thread inherits the mask and
+  // only sigwait below sees them. A client that disconnects must not kill us with SIGPIPE.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  server::ServerOptions options;
+  options.model_dir = model_dir;
+  options.served_model_name =
+      served_name.empty() ? std::filesystem::path(model_dir).lexically_normal().filename().string()
+                          : served_name;
+  if (options.served_model_name.empty())  // "dir/" normalises to an empty filename
+    options.served_model_name =
+        std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
+  options.api_key = api_key;
+  options.max_num_seqs = max_seqs;
+  options.max_waiting = max_waiting;
+  options.max_body_bytes = size_t(max_body);
+  server::ServerContext ctx(options);
+  server::HttpServer http(ctx);
+  const int bound = http.bind(host, int(port));
+  std::fprintf(stderr, "duet serve: listening on http://%s:%d\n", host.c_str(), bound);
+  std::thread listener([&] { http.listen(); });
+
+  std::unique_ptr<Engine> engine;
+  try {
+    EngineOptions eo;
+    eo.model_dir = model_dir;
+    eo.device = *mf.device;
+    eo.threads = *mf.threads;
+    eo.max_num_seqs = max_seqs;
+    eo.max_num_batched_tokens = max_batched;
+    eo.kv_cache_tokens = kv_tokens;
+    eo.gpu_memory_utilization = gpu_util;
+    eo.max_model_len = max_model_len;
+    eo.enable_prefix_caching = !no_prefix;
+    eo.dp = dp;
+    eo.tp = tp;
+    eo.moe = moe;
+    eo.tbo = tbo;
+    std::unique_ptr<ProgressBar> bar;
+    eo.load_progress = [&](uint64_t done, uint64_t total) {
+      if (!bar) bar = std::make_unique<ProgressBar>("loading", total);
+      bar->update(done);
+    };
+    engine = Engine::create(eo);
+    if (bar) bar->finish();
+    ctx.attach(*engine, make_renderer(model_dir, chat_template, engine->tokenizer()));
+    engine->start();
+  } catch (...) {
+    http.stop();
+    listener.join();
+    throw;
+  }
+  const EngineStats stats = engine->stats();
+  std::fprintf(stderr,
+               "duet serve: model %s (%s), layout dp=%lld tp=%lld moe=%s%s, KV capacity %lld "
+               "tokens, max-model-len %lld, serving at http://%s:%d\n",
+               options.served_model_name.c_str(), describe(engine->model_config()).c_str(),
+               (long long)dp, (long long)tp, moe.c_str(), tbo ? " tbo" : "",
+               (long long)stats.kv_tokens_capacity, (long long)engine->max_model_len(),
+               host.c_str(), bound);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log_info("duet serve: signal ", sig, ", shutting down");
+  ctx.begin_shutdown();  // aborts in-flight requests so their handlers return promptly
+  http.stop();
+  listener.join();
+  engine->stop();
+  return 0;
+}
+
+RegisterCommand reg("serve", {"OpenAI-compatible HTTP server", run_serve});
+
+}  // namespace
+}  // namespace duet
