@@ -43,19 +43,19 @@ server::ChatRenderer make_renderer(const std::string& model_dir, const std::stri
     tmpl = ChatTemplate::from_model_dir(model_dir);
   if (!tmpl || !tok) return {};
   const std::string bos = tok->bos_token(), eos = tok->eos_token();
-  return [tmpl, bos, eos](const nlohmann::ordered_json& messages,
-                          const nlohmann::ordered_json& tools,
-                          const nlohmann::ordered_json& extra) {
-    ChatTemplate::Inputs in;
-    in.messages = messages;
-    in.tools = tools;
-    in.extra = extra.is_object() ? extra : nlohmann::ordered_json::object();
-    in.add_generation_prompt = in.extra.value("add_generation_prompt", true);
-    in.extra.erase("add_generation_prompt");
-    in.bos_token = bos;
-    in.eos_token = eos;
-    return tmpl->render(in);
-  };
+  return
+      [tmpl, bos, eos](const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
+                       const nlohmann::ordered_json& extra) {
+        ChatTemplate::Inputs in;
+        in.messages = messages;
+        in.tools = tools;
+        in.extra = extra.is_object() ? extra : nlohmann::ordered_json::object();
+        in.add_generation_prompt = in.extra.value("add_generation_prompt", true);
+        in.extra.erase("add_generation_prompt");
+        in.bos_token = bos;
+        in.eos_token = eos;
+        return tmpl->render(in);
+      };
 }
 
 int run_serve(const std::vector<std::string>& args) {
@@ -145,6 +145,9 @@ int run_serve(const std::vector<std::string>& args) {
     engine = Engine::create(eo);
     if (bar) bar->finish();
     ctx.attach(*engine, make_renderer(model_dir, chat_template, engine->tokenizer()));
+    // One step with nothing queued only refreshes the engine's stats (KV capacity for the
+    // summary below); then the engine thread takes over.
+    engine->step();
     engine->start();
   } catch (...) {
     http.stop();

@@ -16,7 +16,7 @@ namespace duet::server {
 
 struct ChoiceOptions {
   bool parse_reasoning = false;
-  bool reasoning_starts_open = false;         // the prompt ended inside <think>
+  bool reasoning_starts_open = false;           // the prompt ended inside <think>
   const ToolCallFormat* tool_format = nullptr;  // set when tool calls are parsed
   // Special-token strings to remove from content: the engine produced text with special
   // tokens (the parsers need their markers) but the client asked for them to be skipped.

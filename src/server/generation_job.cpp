@@ -46,9 +46,9 @@ void GenerationJob::submit() {
   for (int i = 0; i < req_.n; ++i) {
     std::shared_ptr<OutputQueue> queue = queue_;
     try {
-      request_ids_[i] = ctx_.engine().add_request(
-          prompt_ids_, req_.sampling,
-          [queue, i](const RequestOutput& out) { queue->push(i, out); });
+      request_ids_[i] =
+          ctx_.engine().add_request(prompt_ids_, req_.sampling,
+                                    [queue, i](const RequestOutput& out) { queue->push(i, out); });
     } catch (const Error& e) {
       abort();  // choices already queued must not keep running
       throw ApiError(400, e.what());
@@ -129,8 +129,8 @@ std::string GenerationJob::stream_start() {
                      {"finish_reason", nullptr}};
       out += sse_event(chat_chunk(header_, std::move(choice)));
     } else if (!echo_text_.empty()) {
-      json choice = {{"index", i}, {"text", echo_text_}, {"logprobs", nullptr},
-                     {"finish_reason", nullptr}};
+      json choice = {
+          {"index", i}, {"text", echo_text_}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
       out += sse_event(completion_chunk(header_, std::move(choice)));
     }
   }
@@ -141,28 +141,30 @@ std::string GenerationJob::stream_delta(int i, const ChoiceDelta& d) {
   const ChoiceState& c = choices_[i];
   const TokenText text = [this](int32_t id) { return ctx_.token_text(id); };
   const bool want_logprobs = req_.logprobs && !d.logprobs.empty();
+  // Without a tokenizer there is no text: token ids are then the only progress to report.
+  const bool want_ids = req_.return_token_ids && !d.token_ids.empty();
   json choice = {{"index", i}};
   if (req_.endpoint == Endpoint::kChat) {
     json delta = json::object();
     if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
     if (!d.content.empty()) delta["content"] = d.content;
     if (!d.tool_calls.empty()) delta["tool_calls"] = tool_call_deltas_json(d.tool_calls);
-    if (delta.empty() && !want_logprobs && !d.finished) return "";
+    if (delta.empty() && !want_logprobs && !want_ids && !d.finished) return "";
     choice["delta"] = std::move(delta);
-    choice["logprobs"] = want_logprobs ? chat_logprobs_json(d.logprobs, text, req_.top_logprobs)
-                                       : json(nullptr);
+    choice["logprobs"] =
+        want_logprobs ? chat_logprobs_json(d.logprobs, text, req_.top_logprobs) : json(nullptr);
   } else {
-    if (d.content.empty() && !want_logprobs && !d.finished) return "";
+    if (d.content.empty() && !want_logprobs && !want_ids && !d.finished) return "";
     choice["text"] = d.content;
     choice["logprobs"] =
-        want_logprobs
-            ? completion_logprobs_json(d.logprobs, text, req_.top_logprobs, text_sent_[i])
-            : json(nullptr);
+        want_logprobs ? completion_logprobs_json(d.logprobs, text, req_.top_logprobs, text_sent_[i])
+                      : json(nullptr);
     text_sent_[i] += d.content.size();
   }
   if (req_.return_token_ids) choice["token_ids"] = d.token_ids;
   choice["finish_reason"] = c.finish_reason_json();
-  if (d.finished) choice["stop_reason"] = c.stop_reason().empty() ? json(nullptr) : json(c.stop_reason());
+  if (d.finished)
+    choice["stop_reason"] = c.stop_reason().empty() ? json(nullptr) : json(c.stop_reason());
   return sse_event(req_.endpoint == Endpoint::kChat ? chat_chunk(header_, std::move(choice))
                                                     : completion_chunk(header_, std::move(choice)));
 }
@@ -202,14 +204,14 @@ json GenerationJob::wait_response() {
       if (!c.reasoning().empty()) message["reasoning_content"] = c.reasoning();
       if (tools) message["tool_calls"] = tool_calls_json(c.tool_calls());
       choice["message"] = std::move(message);
-      choice["logprobs"] = req_.logprobs ? chat_logprobs_json(c.logprobs(), text, req_.top_logprobs)
-                                         : json(nullptr);
+      choice["logprobs"] =
+          req_.logprobs ? chat_logprobs_json(c.logprobs(), text, req_.top_logprobs) : json(nullptr);
     } else {
       choice["text"] = echo_text_ + c.content();
-      choice["logprobs"] = req_.logprobs ? completion_logprobs_json(c.logprobs(), text,
-                                                                    req_.top_logprobs,
-                                                                    echo_text_.size())
-                                         : json(nullptr);
+      choice["logprobs"] =
+          req_.logprobs
+              ? completion_logprobs_json(c.logprobs(), text, req_.top_logprobs, echo_text_.size())
+              : json(nullptr);
     }
     if (req_.return_token_ids) choice["token_ids"] = c.token_ids();
     choice["finish_reason"] = c.finish_reason_json();

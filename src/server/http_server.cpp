@@ -89,10 +89,10 @@ HttpServer::HttpServer(ServerContext& ctx) : impl_(std::make_unique<Impl>(ctx)) 
   }
   // Unknown paths, and httplib's own refusals (413 over max body), get OpenAI error bodies.
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    const std::string msg =
-        res.status == 413 ? "request body is larger than --max-body-bytes"
-        : res.status == 404 ? "no route for " + req.method + " " + req.path
-                            : "HTTP error " + std::to_string(res.status);
+    if (!res.body.empty()) return;  // our own error object, already written
+    const std::string msg = res.status == 413   ? "request body is larger than --max-body-bytes"
+                            : res.status == 404 ? "no route for " + req.method + " " + req.path
+                                                : "HTTP error " + std::to_string(res.status);
     const HttpResponse r = error_response(res.status, msg);
     res.set_content(r.body, r.content_type.c_str());
   });
@@ -112,8 +112,12 @@ int HttpServer::bind(const std::string& host, int port) {
   return bound;
 }
 
-void HttpServer::listen() { impl_->server.listen_after_bind(); }
+void HttpServer::listen() {
+  impl_->server.listen_after_bind();
+}
 
-void HttpServer::stop() { impl_->server.stop(); }
+void HttpServer::stop() {
+  impl_->server.stop();
+}
 
 }  // namespace duet::server

@@ -49,11 +49,11 @@ std::string Histogram::render(const std::string& name) const {
 
 // Buckets follow vLLM's, so dashboards built for it read duet's numbers the same way.
 ServerMetrics::ServerMetrics()
-    : ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
-             7.5, 10.0, 20.0, 40.0, 80.0}),
+    : ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+             10.0, 20.0, 40.0, 80.0}),
       itl_({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0}),
-      e2e_({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-            120.0, 240.0, 480.0}) {
+      e2e_({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
+            240.0, 480.0}) {
   for (const char* r : {"stop", "length", "abort", "error"}) finished_[r] = 0;
 }
 
@@ -91,8 +91,7 @@ std::string ServerMetrics::render(const EngineStats& s, bool healthy) const {
          s.kv_tokens_capacity);
   const double usage =
       s.kv_blocks_total > 0 ? 1.0 - double(s.kv_blocks_free) / double(s.kv_blocks_total) : 0.0;
-  scalar(os, "duet_kv_cache_usage_ratio", "gauge", "Fraction of KV blocks in use (0..1).",
-         usage);
+  scalar(os, "duet_kv_cache_usage_ratio", "gauge", "Fraction of KV blocks in use (0..1).", usage);
   scalar(os, "duet_prompt_tokens_total", "counter", "Prompt tokens processed.", s.prompt_tokens);
   scalar(os, "duet_generation_tokens_total", "counter", "Tokens generated.", s.generation_tokens);
   scalar(os, "duet_prefix_cache_queries_total", "counter", "Prompt tokens looked up.",

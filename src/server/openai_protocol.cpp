@@ -74,7 +74,8 @@ std::vector<int32_t> get_id_list(const json& v, const std::string& name) {
   for (const json& e : v) {
     if (!e.is_number_integer()) bad(name, "must be a list of token ids (integers)");
     const int64_t id = e.get<int64_t>();
-    if (id < 0 || id > std::numeric_limits<int32_t>::max()) bad(name, "has a token id out of range");
+    if (id < 0 || id > std::numeric_limits<int32_t>::max())
+      bad(name, "has a token id out of range");
     ids.push_back(int32_t(id));
   }
   return ids;
@@ -87,7 +88,8 @@ void parse_common(const json& body, GenerateRequest& r) {
   SamplingParams& s = r.sampling;
   if (auto v = get_number(body, "temperature")) s.temperature = float(*v);
   if (auto v = get_number(body, "top_p")) s.top_p = float(*v);
-  if (auto v = get_int(body, "top_k", -1, std::numeric_limits<int32_t>::max())) s.top_k = int32_t(*v);
+  if (auto v = get_int(body, "top_k", -1, std::numeric_limits<int32_t>::max()))
+    s.top_k = int32_t(*v);
   if (auto v = get_number(body, "min_p")) s.min_p = float(*v);
   if (auto v = get_number(body, "frequency_penalty")) s.frequency_penalty = float(*v);
   if (auto v = get_number(body, "presence_penalty")) s.presence_penalty = float(*v);
@@ -187,8 +189,7 @@ GenerateRequest parse_completion_request(const json& body, const SamplingParams&
   // A string, a list of token ids, or a one-element list of either (batches of several prompts
   // are not supported: send one request per prompt).
   const json* p = prompt;
-  if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array()))
-    p = &(*p)[0];
+  if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
   if (p->is_string()) {
     r.prompt_text = p->get<std::string>();
   } else if (p->is_array()) {

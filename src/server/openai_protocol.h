@@ -25,8 +25,8 @@ struct GenerateRequest {
   bool echo = false;
   // /v1/chat/completions.
   nlohmann::ordered_json messages;
-  nlohmann::ordered_json tools;        // null or list
-  nlohmann::ordered_json tool_choice;  // null, "none", "auto", "required" or an object
+  nlohmann::ordered_json tools;                 // null or list
+  nlohmann::ordered_json tool_choice;           // null, "none", "auto", "required" or an object
   nlohmann::ordered_json chat_template_kwargs;  // object or null: extra template variables
 
   int n = 1;
@@ -35,7 +35,7 @@ struct GenerateRequest {
   // Logprobs: chat uses logprobs (bool) + top_logprobs; completions use logprobs (int).
   bool logprobs = false;
   int top_logprobs = 0;
-  bool return_token_ids = false;  // vLLM extension: prompt_token_ids / token_ids in the reply
+  bool return_token_ids = false;      // vLLM extension: prompt_token_ids / token_ids in the reply
   std::optional<int32_t> max_tokens;  // unset: 16 for completions, the context left for chat
   SamplingParams sampling;            // starts from the model's defaults
 };
@@ -51,8 +51,8 @@ nlohmann::json parse_json_body(const std::string& text);
 // /tokenize and /detokenize bodies (vLLM's shapes).
 struct TokenizeRequest {
   std::string model;
-  std::optional<std::string> prompt;            // {"prompt": "..."}
-  nlohmann::ordered_json messages;              // or {"messages": [...]} (chat template)
+  std::optional<std::string> prompt;  // {"prompt": "..."}
+  nlohmann::ordered_json messages;    // or {"messages": [...]} (chat template)
   bool add_special_tokens = true;
   bool add_generation_prompt = true;
 };

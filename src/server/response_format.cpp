@@ -60,11 +60,13 @@ json chat_logprobs_json(const std::vector<TokenLogprob>& lps, const TokenText& t
     json top = json::array();
     for (size_t i = 0; i < lp.top.size() && int(i) < top_n; ++i) {
       const std::string tt = text(lp.top[i].first);
-      top.push_back({{"token", tt}, {"logprob", logprob_value(lp.top[i].second)},
-                     {"bytes", bytes_json(tt)}});
+      top.push_back(
+          {{"token", tt}, {"logprob", logprob_value(lp.top[i].second)}, {"bytes", bytes_json(tt)}});
     }
-    content.push_back({{"token", t}, {"logprob", logprob_value(lp.logprob)},
-                       {"bytes", bytes_json(t)}, {"top_logprobs", std::move(top)}});
+    content.push_back({{"token", t},
+                       {"logprob", logprob_value(lp.logprob)},
+                       {"bytes", bytes_json(t)},
+                       {"top_logprobs", std::move(top)}});
   }
   return {{"content", std::move(content)}};
 }
@@ -116,14 +118,18 @@ json tool_call_deltas_json(const std::vector<ToolCallDelta>& deltas) {
 }
 
 json chat_chunk(const ResponseHeader& h, json choice) {
-  return {{"id", h.id},     {"object", "chat.completion.chunk"},
-          {"created", h.created}, {"model", h.model},
+  return {{"id", h.id},
+          {"object", "chat.completion.chunk"},
+          {"created", h.created},
+          {"model", h.model},
           {"choices", json::array({std::move(choice)})}};
 }
 
 json completion_chunk(const ResponseHeader& h, json choice) {
-  return {{"id", h.id},     {"object", "text_completion"},
-          {"created", h.created}, {"model", h.model},
+  return {{"id", h.id},
+          {"object", "text_completion"},
+          {"created", h.created},
+          {"model", h.model},
           {"choices", json::array({std::move(choice)})}};
 }
 

@@ -19,8 +19,8 @@ HttpResponse json_response(const nlohmann::ordered_json& body, int status) {
 HttpResponse error_response(int status, const std::string& message, const std::string& param) {
   HttpResponse r;
   r.status = status;
-  r.body = error_body(status, message, param).dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
+  r.body = error_body(status, message, param)
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
@@ -60,9 +60,9 @@ HttpResponse dispatch(ServerContext& ctx, const std::vector<Route>& routes,
     if (r.method == request.method) route = &r;
   }
   if (!route) {
-    return path_known ? error_response(405, "method " + request.method + " not allowed on " +
-                                                request.path)
-                      : error_response(404, "no route for " + request.method + " " + request.path);
+    return path_known
+               ? error_response(405, "method " + request.method + " not allowed on " + request.path)
+               : error_response(404, "no route for " + request.method + " " + request.path);
   }
   if (!ctx.ready()) return error_response(503, "Loading model");
   if (!route->is_public && !authorized(ctx, request)) {

@@ -59,12 +59,12 @@ void finalize_sampling(const ServerContext& ctx, GenerateRequest& req, size_t pr
                    req.endpoint == Endpoint::kChat ? "messages" : "prompt");
   if (req.max_tokens) {
     if (*req.max_tokens > room)
-      throw ApiError(400,
-                     str_cat("This model's maximum context length is ", max_len,
-                             " tokens. However, you requested ", prompt_len + *req.max_tokens,
-                             " tokens (", prompt_len, " in the prompt, ", *req.max_tokens,
-                             " in the completion)."),
-                     "max_tokens");
+      throw ApiError(
+          400,
+          str_cat("This model's maximum context length is ", max_len,
+                  " tokens. However, you requested ", prompt_len + *req.max_tokens, " tokens (",
+                  prompt_len, " in the prompt, ", *req.max_tokens, " in the completion)."),
+          "max_tokens");
     req.sampling.max_tokens = *req.max_tokens;
   } else {
     // OpenAI's defaults: 16 for legacy completions, the rest of the context for chat.

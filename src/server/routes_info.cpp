@@ -58,8 +58,7 @@ HttpResponse handle_detokenize(ServerContext& ctx, const HttpRequest& http) {
   if (!tok) throw ApiError(400, "this model has no tokenizer files");
   for (int32_t id : req.tokens)
     if (id >= tok->vocab_size())
-      throw ApiError(400, "token id " + std::to_string(id) + " is out of the vocabulary",
-                     "tokens");
+      throw ApiError(400, "token id " + std::to_string(id) + " is out of the vocabulary", "tokens");
   return json_response({{"prompt", tok->decode(req.tokens, false)}});
 }
 

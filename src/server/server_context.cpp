@@ -40,8 +40,9 @@ std::string ServerContext::token_text(int32_t id) const {
 
 void ServerContext::check_model(const std::string& model) const {
   if (!model.empty() && model != options_.served_model_name)
-    throw ApiError(404, "The model '" + model + "' does not exist; this server serves '" +
-                            options_.served_model_name + "'.",
+    throw ApiError(404,
+                   "The model '" + model + "' does not exist; this server serves '" +
+                       options_.served_model_name + "'.",
                    "model");
 }
 
@@ -51,12 +52,13 @@ void ServerContext::admit() {
   if (in_flight_.fetch_add(1) >= limit) {
     in_flight_.fetch_sub(1);
     metrics_.record_rejected(429);
-    throw ApiError(429, "too many requests in flight (" + std::to_string(limit) +
-                            "); retry later");
+    throw ApiError(429, "too many requests in flight (" + std::to_string(limit) + "); retry later");
   }
 }
 
-void ServerContext::release() { in_flight_.fetch_sub(1); }
+void ServerContext::release() {
+  in_flight_.fetch_sub(1);
+}
 
 void ServerContext::track(int64_t request_id) {
   std::lock_guard lock(ids_mu_);

@@ -2,14 +2,16 @@
 
 namespace duet::server {
 
-std::string sse_event(const nlohmann::json& payload) {
+std::string sse_event(const nlohmann::ordered_json& payload) {
   // dump() escapes control characters, so the payload never contains a raw newline that would
   // end the event early. Invalid UTF-8 is replaced rather than throwing mid-stream.
-  return "data: " + payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+  return "data: " + payload.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
          "\n\n";
 }
 
-std::string sse_done() { return "data: [DONE]\n\n"; }
+std::string sse_done() {
+  return "data: [DONE]\n\n";
+}
 
 void SseParser::feed(std::string_view bytes, std::vector<std::string>& out) {
   for (char c : bytes) {

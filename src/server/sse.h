@@ -10,7 +10,7 @@
 
 namespace duet::server {
 
-std::string sse_event(const nlohmann::json& payload);
+std::string sse_event(const nlohmann::ordered_json& payload);
 std::string sse_done();
 
 // Client side (duet bench): bytes in arbitrary pieces -> the data payloads of complete events.

@@ -28,7 +28,8 @@ ToolCallFormat deepseek_v3_tool_format() {
   f.parse_header = [](std::string_view header) {
     const std::string_view sep = "<｜tool▁sep｜>";
     const size_t pos = header.find(sep);
-    std::string_view name = pos == std::string_view::npos ? header : header.substr(pos + sep.size());
+    std::string_view name =
+        pos == std::string_view::npos ? header : header.substr(pos + sep.size());
     return std::pair<std::string, std::string>(std::string(trim(name)), "");
   };
   return f;

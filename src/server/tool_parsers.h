@@ -19,9 +19,9 @@
 namespace duet::server {
 
 struct ToolCallDelta {
-  int index = 0;           // position of the call in this choice's tool_calls
-  std::string id, name;    // set on a call's first delta only (id empty: the caller makes one)
-  std::string arguments;   // the next piece of the JSON arguments text
+  int index = 0;          // position of the call in this choice's tool_calls
+  std::string id, name;   // set on a call's first delta only (id empty: the caller makes one)
+  std::string arguments;  // the next piece of the JSON arguments text
 };
 
 struct ToolParseResult {
