@@ -60,8 +60,11 @@ void GenerationJob::submit() {
 }
 
 void GenerationJob::abort() {
-  for (int64_t& id : request_ids_) {
+  for (size_t i = 0; i < request_ids_.size(); ++i) {
+    int64_t& id = request_ids_[i];
     if (id < 0) continue;
+    // The engine's final kAbort output will find no reader any more: count it here.
+    if (!choices_[i].finished()) ctx_.metrics().record_finished("abort");
     ctx_.engine().abort(id);
     ctx_.untrack(id);
     id = -1;
