@@ -45,10 +45,12 @@ GenerationJob::~GenerationJob() {
 void GenerationJob::submit() {
   for (int i = 0; i < req_.n; ++i) {
     std::shared_ptr<OutputQueue> queue = queue_;
+    SamplingParams params = req_.sampling;
+    // n choices with one seed must still differ from each other (and stay reproducible).
+    if (params.seed) params.seed = *params.seed + uint64_t(i);
     try {
-      request_ids_[i] =
-          ctx_.engine().add_request(prompt_ids_, req_.sampling,
-                                    [queue, i](const RequestOutput& out) { queue->push(i, out); });
+      request_ids_[i] = ctx_.engine().add_request(
+          prompt_ids_, params, [queue, i](const RequestOutput& out) { queue->push(i, out); });
     } catch (const Error& e) {
       abort();  // choices already queued must not keep running
       throw ApiError(400, e.what());

@@ -100,6 +100,13 @@ def test_n_choices(id_server):
                                              seed=7, extra_body=ALWAYS)
     assert sorted(c.index for c in r.choices) == [0, 1, 2]
     assert r.usage.completion_tokens == 15
+    # One seed, yet the choices differ; the same request again gives the same three.
+    outs = [c.model_extra["token_ids"] for c in sorted(r.choices, key=lambda c: c.index)]
+    assert len({tuple(o) for o in outs}) > 1
+    again = client(id_server).completions.create(model="v3-yarn", prompt=PROMPT, max_tokens=5,
+                                                 n=3, seed=7, extra_body=ALWAYS)
+    assert [c.model_extra["token_ids"] for c in sorted(again.choices, key=lambda c: c.index)] \
+        == outs
     stream = client(id_server).completions.create(model="v3-yarn", prompt=PROMPT, max_tokens=4,
                                                   n=2, stream=True, extra_body=ALWAYS)
     counts, finished = {0: 0, 1: 0}, set()
