@@ -42,9 +42,12 @@ ChatTemplate::ChatTemplate(std::string source)
 
 ChatTemplate::~ChatTemplate() = default;
 
-void ChatTemplate::set_limits(const jinja::Limits& limits) { *limits_ = limits; }
+void ChatTemplate::set_limits(const jinja::Limits& limits) {
+  *limits_ = limits;
+}
 
-std::string special_token_from_config(const nlohmann::ordered_json& config, const std::string& key) {
+std::string special_token_from_config(const nlohmann::ordered_json& config,
+                                      const std::string& key) {
   if (!config.is_object() || !config.contains(key)) return "";
   const auto& t = config[key];
   if (t.is_string()) return t.get<std::string>();
@@ -87,7 +90,7 @@ std::string ChatTemplate::render(const Inputs& in) const {
   jinja::Evaluator ev(*limits_, globals);
   jinja::add_globals(ev, globals);
   globals.set("messages", jinja::from_json(in.messages.is_null() ? nlohmann::ordered_json::array()
-                                                                  : in.messages));
+                                                                 : in.messages));
   globals.set("tools", jinja::from_json(in.tools));
   globals.set("documents", jinja::Value(jinja::None{}));
   globals.set("add_generation_prompt", jinja::Value(in.add_generation_prompt));

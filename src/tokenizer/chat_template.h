@@ -33,8 +33,8 @@ class ChatTemplate {
   // JSON inputs are ordered_json: key order is visible in the output (tools|tojson, tool-call
   // arguments), and Python dicts keep insertion order, so a sorted map would render differently.
   struct Inputs {
-    nlohmann::ordered_json messages;   // list of {role, content, tool_calls?, ...}
-    nlohmann::ordered_json tools;      // null or list
+    nlohmann::ordered_json messages;  // list of {role, content, tool_calls?, ...}
+    nlohmann::ordered_json tools;     // null or list
     bool add_generation_prompt = false;
     nlohmann::ordered_json extra;      // extra context variables (e.g. "thinking"); object or null
     std::string bos_token, eos_token;  // from tokenizer_config; empty = not defined

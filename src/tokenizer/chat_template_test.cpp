@@ -17,7 +17,8 @@ const std::string kDir = "tests/data/chat_templates/";
 void run_golden(const std::string& name) {
   auto tmpl = ChatTemplate::from_model_dir(kDir + name);
   ASSERT_NE(tmpl, nullptr) << name;
-  auto config = nlohmann::ordered_json::parse(std::ifstream(kDir + name + "/tokenizer_config.json"));
+  auto config =
+      nlohmann::ordered_json::parse(std::ifstream(kDir + name + "/tokenizer_config.json"));
   std::ifstream in(kDir + name + ".jsonl");
   ASSERT_TRUE(in) << name;
   std::string line;
@@ -39,7 +40,8 @@ void run_golden(const std::string& name) {
       } catch (const Error& e) {
         // raise_exception messages come through verbatim; other errors gain a line prefix.
         std::string want = c["error"].get<std::string>(), got = e.what();
-        EXPECT_TRUE(got.size() >= want.size() && got.compare(got.size() - want.size(), want.size(), want) == 0)
+        EXPECT_TRUE(got.size() >= want.size() &&
+                    got.compare(got.size() - want.size(), want.size(), want) == 0)
             << name << " case " << n << ": got " << got << ", want " << want;
       }
       ++errors;
@@ -57,10 +59,18 @@ void run_golden(const std::string& name) {
   EXPECT_GE(n - errors, 30) << name << ": too few golden cases";
 }
 
-TEST(ChatTemplateGolden, DeepSeekV3) { run_golden("deepseek-v3"); }
-TEST(ChatTemplateGolden, KimiStyle) { run_golden("kimi-style"); }
-TEST(ChatTemplateGolden, R1Style) { run_golden("r1-style"); }
-TEST(ChatTemplateGolden, QwenStyle) { run_golden("qwen-style"); }
+TEST(ChatTemplateGolden, DeepSeekV3) {
+  run_golden("deepseek-v3");
+}
+TEST(ChatTemplateGolden, KimiStyle) {
+  run_golden("kimi-style");
+}
+TEST(ChatTemplateGolden, R1Style) {
+  run_golden("r1-style");
+}
+TEST(ChatTemplateGolden, QwenStyle) {
+  run_golden("qwen-style");
+}
 
 TEST(ChatTemplate, FromModelDirWithoutTemplate) {
   EXPECT_EQ(ChatTemplate::from_model_dir("/nonexistent-dir"), nullptr);

@@ -67,14 +67,14 @@ Value missing_attr(const Value& obj, const std::string& name) {
 // Python methods that exist but are outside the subset (or forbidden by the immutable sandbox):
 // calling one is an error that names it, never a silent Undefined.
 bool is_unsupported_method(const Value& obj, const std::string& name) {
-  static const char* kStr[] = {"casefold", "encode", "expandtabs", "format_map", "index",
-                               "isascii", "isdecimal", "isidentifier", "isnumeric",
-                               "isprintable", "istitle", "ljust", "maketrans", "partition",
-                               "rindex", "rjust", "rpartition", "translate", "zfill"};
-  static const char* kList[] = {"append", "clear", "copy", "extend", "insert", "pop",
-                                "remove", "reverse", "sort"};
-  static const char* kDict[] = {"clear", "copy", "fromkeys", "pop", "popitem", "setdefault",
-                                "update"};
+  static const char* kStr[] = {
+      "casefold",     "encode",    "expandtabs",  "format_map", "index", "isascii",   "isdecimal",
+      "isidentifier", "isnumeric", "isprintable", "istitle",    "ljust", "maketrans", "partition",
+      "rindex",       "rjust",     "rpartition",  "translate",  "zfill"};
+  static const char* kList[] = {"append", "clear",  "copy",    "extend", "insert",
+                                "pop",    "remove", "reverse", "sort"};
+  static const char* kDict[] = {"clear",   "copy",       "fromkeys", "pop",
+                                "popitem", "setdefault", "update"};
   auto in = [&](const auto& arr) {
     return std::find(std::begin(arr), std::end(arr), name) != std::end(arr);
   };
@@ -96,7 +96,8 @@ Value get_attr(const Value& obj, const std::string& name, int line) {
   if (!method.is_undefined()) return method;
   if (is_unsupported_method(obj, name)) {
     std::string what = type_name(obj) + "." + name;
-    std::string why = obj.is_string() ? "" : " (lists and dicts are immutable in transformers' sandbox)";
+    std::string why =
+        obj.is_string() ? "" : " (lists and dicts are immutable in transformers' sandbox)";
     return make_callable(what, [what, why, line](CallArgs&) -> Value {
       eval_fail(line, "unsupported construct: method " + what + "()" + why);
     });
@@ -118,20 +119,24 @@ Value get_item(const Value& obj, const Value& key, int line) {
       Value m = bound_method(obj, key.str(), line);
       if (!m.is_undefined()) return m;
     }
-    return Value(Undefined{"'dict object' has no attribute '" + (key.is_string() ? key.str() : repr(key)) + "'"});
+    return Value(Undefined{"'dict object' has no attribute '" +
+                           (key.is_string() ? key.str() : repr(key)) + "'"});
   }
   if ((obj.is_list() || obj.is_string()) && (key.is_int() || key.is_bool())) {
     int64_t i = key.as_int();
     if (obj.is_list()) {
       int64_t n = static_cast<int64_t>(obj.list().items.size());
       if (i < 0) i += n;
-      if (i < 0 || i >= n) return Value(Undefined{type_name(obj) + " object has no element " + std::to_string(key.as_int())});
+      if (i < 0 || i >= n)
+        return Value(
+            Undefined{type_name(obj) + " object has no element " + std::to_string(key.as_int())});
       return obj.list().items[i];
     }
     std::u32string u = utf8_decode(obj.str());
     int64_t n = static_cast<int64_t>(u.size());
     if (i < 0) i += n;
-    if (i < 0 || i >= n) return Value(Undefined{"str object has no element " + std::to_string(key.as_int())});
+    if (i < 0 || i >= n)
+      return Value(Undefined{"str object has no element " + std::to_string(key.as_int())});
     return Value(utf8_encode(std::u32string(1, u[i])));
   }
   if (key.is_string()) return get_attr(obj, key.str(), line);

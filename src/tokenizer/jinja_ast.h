@@ -27,7 +27,8 @@ enum class ExprKind {
   kFilter,    // args[0] | name(args[1..], kwargs)
   kTest,      // args[0] is [not: negate] name(args[1..], kwargs)
   kUnary,     // name = "-", "+", "not"; args[0]
-  kBinary,    // name = operator ("+", "-", "*", "/", "//", "%", "**", "~", "and", "or"); args[0], args[1]
+  kBinary,    // name = operator ("+", "-", "*", "/", "//", "%", "**", "~", "and", "or"); args[0],
+              // args[1]
   kCompare,   // args[0] ops[0] args[1] ops[1] args[2] ... (chained like Python)
   kCondExpr,  // args[0] if args[1] else args[2] (args[2] may be null)
 };
@@ -48,18 +49,18 @@ using StmtPtr = std::unique_ptr<Stmt>;
 using Body = std::vector<StmtPtr>;
 
 enum class StmtKind {
-  kText,        // text
-  kOutput,      // {{ exprs[0] }}
-  kIf,          // exprs = conditions, bodies = branch bodies (one more than exprs if there is an else)
-  kFor,         // names = targets; exprs[0] = iterable, exprs[1] = filter (may be null);
-                // bodies[0] = body, bodies[1] = else body
-  kSet,         // names = targets (or {ns, attr} when attr_target); exprs[0] = value
-  kSetBlock,    // names[0] = target; bodies[0] = captured body; exprs = filters applied (kFilter
-                // chains over a null subject)
-  kMacro,       // names[0] = macro name, names[1..] = params; exprs = defaults aligned with params
-                // (null = none); bodies[0]
-  kCallBlock,   // exprs[0] = call expression; names = caller params; bodies[0] = caller body
-  kFilterBlock, // exprs[0] = filter chain over a null subject; bodies[0]
+  kText,    // text
+  kOutput,  // {{ exprs[0] }}
+  kIf,      // exprs = conditions, bodies = branch bodies (one more than exprs if there is an else)
+  kFor,     // names = targets; exprs[0] = iterable, exprs[1] = filter (may be null);
+            // bodies[0] = body, bodies[1] = else body
+  kSet,     // names = targets (or {ns, attr} when attr_target); exprs[0] = value
+  kSetBlock,     // names[0] = target; bodies[0] = captured body; exprs = filters applied (kFilter
+                 // chains over a null subject)
+  kMacro,        // names[0] = macro name, names[1..] = params; exprs = defaults aligned with params
+                 // (null = none); bodies[0]
+  kCallBlock,    // exprs[0] = call expression; names = caller params; bodies[0] = caller body
+  kFilterBlock,  // exprs[0] = filter chain over a null subject; bodies[0]
   kBreak,
   kContinue,
   kGeneration,  // bodies[0], rendered as is (transformers' {% generation %} extension)

@@ -5,7 +5,9 @@
 
 namespace duet::jinja {
 
-void eval_fail(int line, const std::string& msg) { fail("chat template line ", line, ": ", msg); }
+void eval_fail(int line, const std::string& msg) {
+  fail("chat template line ", line, ": ", msg);
+}
 
 Evaluator::Evaluator(const Limits& limits, const DictData& globals) : limits_(limits) {
   frames_.emplace_back();
@@ -92,15 +94,22 @@ void Evaluator::exec_set(const Stmt& s) {
 Evaluator::Flow Evaluator::exec_stmt(const Stmt& s) {
   step(s.line);
   switch (s.kind) {
-    case StmtKind::kText: write(s.text, s.line); return Flow::kNormal;
-    case StmtKind::kOutput: write(to_str(eval(*s.exprs[0])), s.line); return Flow::kNormal;
+    case StmtKind::kText:
+      write(s.text, s.line);
+      return Flow::kNormal;
+    case StmtKind::kOutput:
+      write(to_str(eval(*s.exprs[0])), s.line);
+      return Flow::kNormal;
     case StmtKind::kIf:
       for (size_t i = 0; i < s.bodies.size(); ++i) {
         if (i >= s.exprs.size() || truthy(eval(*s.exprs[i]))) return exec(s.bodies[i]);
       }
       return Flow::kNormal;
-    case StmtKind::kFor: return exec_for(s);
-    case StmtKind::kSet: exec_set(s); return Flow::kNormal;
+    case StmtKind::kFor:
+      return exec_for(s);
+    case StmtKind::kSet:
+      exec_set(s);
+      return Flow::kNormal;
     case StmtKind::kSetBlock: {
       Value v(capture(s.bodies[0]));
       if (!s.exprs.empty()) v = apply_filter_chain(*s.exprs[0], v);
@@ -112,8 +121,8 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s) {
       return Flow::kNormal;
     case StmtKind::kMacro: {
       const Stmt* m = &s;
-      frames_.back()[s.names[0]] = make_callable(
-          s.names[0], [this, m](CallArgs& a) { return call_macro(*m, a, nullptr); });
+      frames_.back()[s.names[0]] =
+          make_callable(s.names[0], [this, m](CallArgs& a) { return call_macro(*m, a, nullptr); });
       return Flow::kNormal;
     }
     case StmtKind::kCallBlock: {
@@ -124,13 +133,17 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s) {
       args.kw.emplace_back("caller", make_callable("caller", [this, block](CallArgs& a) {
                              return call_macro(*block, a, block);
                            }));
-      if (!callee.is_callable()) eval_fail(s.line, std::string("'") + type_name(callee) + "' is not callable");
+      if (!callee.is_callable())
+        eval_fail(s.line, std::string("'") + type_name(callee) + "' is not callable");
       write(to_str(std::get<CallablePtr>(callee.v)->fn(args)), s.line);
       return Flow::kNormal;
     }
-    case StmtKind::kBreak: return Flow::kBreak;
-    case StmtKind::kContinue: return Flow::kContinue;
-    case StmtKind::kGeneration: return exec(s.bodies[0]);
+    case StmtKind::kBreak:
+      return Flow::kBreak;
+    case StmtKind::kContinue:
+      return Flow::kContinue;
+    case StmtKind::kGeneration:
+      return exec(s.bodies[0]);
   }
   return Flow::kNormal;
 }
@@ -200,8 +213,9 @@ Value Evaluator::call_macro(const Stmt& m, CallArgs& args, const Stmt* caller_bl
   try {
     size_t first = caller_block ? 1 : 1;  // names[0] is the macro name or "caller"
     size_t nparams = m.names.size() - first;
-    if (args.pos.size() > nparams) eval_fail(m.line, "macro '" + m.names[0] + "' takes " +
-                                                         std::to_string(nparams) + " arguments");
+    if (args.pos.size() > nparams)
+      eval_fail(m.line,
+                "macro '" + m.names[0] + "' takes " + std::to_string(nparams) + " arguments");
     size_t default_base = caller_block ? 1 : 0;  // call blocks keep the call expression first
     for (size_t i = 0; i < nparams; ++i) {
       const std::string& p = m.names[first + i];
@@ -230,7 +244,8 @@ Value Evaluator::call_macro(const Stmt& m, CallArgs& args, const Stmt* caller_bl
       }
       bool known = false;
       for (size_t i = first; i < m.names.size(); ++i) known |= m.names[i] == k;
-      if (!known) eval_fail(m.line, "macro '" + m.names[0] + "' got an unexpected argument '" + k + "'");
+      if (!known)
+        eval_fail(m.line, "macro '" + m.names[0] + "' got an unexpected argument '" + k + "'");
     }
     result = capture(m.bodies[0]);
   } catch (...) {
@@ -262,7 +277,8 @@ Value Evaluator::eval_call(const Expr& e) {
   Value callee = eval(*e.args[0]);
   CallArgs a = eval_args(e, 1);
   if (callee.is_undefined()) eval_fail(e.line, std::get<Undefined>(callee.v).name);
-  if (!callee.is_callable()) eval_fail(e.line, std::string("'") + type_name(callee) + "' object is not callable");
+  if (!callee.is_callable())
+    eval_fail(e.line, std::string("'") + type_name(callee) + "' object is not callable");
   try {
     return std::get<CallablePtr>(callee.v)->fn(a);
   } catch (const Error& err) {
@@ -300,8 +316,10 @@ Value Evaluator::eval_binary(const Expr& e) {
 
 Value Evaluator::eval(const Expr& e) {
   switch (e.kind) {
-    case ExprKind::kLiteral: return e.value;
-    case ExprKind::kName: return lookup(e.name);
+    case ExprKind::kLiteral:
+      return e.value;
+    case ExprKind::kName:
+      return lookup(e.name);
     case ExprKind::kList:
     case ExprKind::kTuple: {
       std::vector<Value> items;
@@ -317,15 +335,17 @@ Value Evaluator::eval(const Expr& e) {
       }
       return make_dict(std::move(d));
     }
-    case ExprKind::kGetAttr: return get_attr(eval(*e.args[0]), e.name, e.line);
-    case ExprKind::kGetItem: return get_item(eval(*e.args[0]), eval(*e.args[1]), e.line);
+    case ExprKind::kGetAttr:
+      return get_attr(eval(*e.args[0]), e.name, e.line);
+    case ExprKind::kGetItem:
+      return get_item(eval(*e.args[0]), eval(*e.args[1]), e.line);
     case ExprKind::kSlice: {
       Value parts[3];
-      for (int i = 0; i < 3; ++i)
-        parts[i] = e.args[i + 1] ? eval(*e.args[i + 1]) : Value(None{});
+      for (int i = 0; i < 3; ++i) parts[i] = e.args[i + 1] ? eval(*e.args[i + 1]) : Value(None{});
       return slice_value(eval(*e.args[0]), parts[0], parts[1], parts[2], e.line);
     }
-    case ExprKind::kCall: return eval_call(e);
+    case ExprKind::kCall:
+      return eval_call(e);
     case ExprKind::kFilter: {
       Value subject = eval(*e.args[0]);
       CallArgs a = eval_args(e, 1);
@@ -341,8 +361,10 @@ Value Evaluator::eval(const Expr& e) {
       if (e.name == "not") return Value(!truthy(v));
       return unary_op(e.name, v, e.line);
     }
-    case ExprKind::kBinary: return eval_binary(e);
-    case ExprKind::kCompare: return eval_compare(e);
+    case ExprKind::kBinary:
+      return eval_binary(e);
+    case ExprKind::kCompare:
+      return eval_compare(e);
     case ExprKind::kCondExpr:
       if (truthy(eval(*e.args[1]))) return eval(*e.args[0]);
       return e.args[2] ? eval(*e.args[2]) : Value(Undefined{"conditional expression had no else"});

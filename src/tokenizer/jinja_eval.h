@@ -15,9 +15,9 @@ namespace duet::jinja {
 
 struct Limits {
   size_t max_output_bytes = size_t{256} << 20;
-  int max_call_depth = 64;           // macro recursion
-  int64_t max_steps = 50'000'000;    // loop iterations plus statements executed
-  int64_t max_range = 1'000'000;    // elements range() may produce
+  int max_call_depth = 64;         // macro recursion
+  int64_t max_steps = 50'000'000;  // loop iterations plus statements executed
+  int64_t max_range = 1'000'000;   // elements range() may produce
 };
 
 // Helpers shared by the evaluator, filters and methods.

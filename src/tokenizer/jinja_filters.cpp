@@ -12,12 +12,13 @@
 namespace duet::jinja {
 namespace {
 
-const char* kFilters[] = {"abs", "attr", "batch", "capitalize", "center", "count", "d",
-                          "default", "dictsort", "e", "escape", "first", "float", "indent", "int",
-                          "items", "join", "last", "length", "list", "lower", "map", "max", "min",
-                          "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
-                          "selectattr", "sort", "string", "sum", "title", "tojson", "trim",
-                          "unique", "upper", "wordcount"};
+const char* kFilters[] = {"abs",    "attr",       "batch",    "capitalize", "center",   "count",
+                          "d",      "default",    "dictsort", "e",          "escape",   "first",
+                          "float",  "indent",     "int",      "items",      "join",     "last",
+                          "length", "list",       "lower",    "map",        "max",      "min",
+                          "reject", "rejectattr", "replace",  "reverse",    "round",    "safe",
+                          "select", "selectattr", "sort",     "string",     "sum",      "title",
+                          "tojson", "trim",       "unique",   "upper",      "wordcount"};
 
 // Jinja's make_attrgetter: "a.b.0" looks up each part with getitem, digits as integers.
 Value get_path(const Value& v, const Value& attr, int line) {
@@ -28,8 +29,9 @@ Value get_path(const Value& v, const Value& attr, int line) {
   while (true) {
     size_t dot = path.find('.', pos);
     std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
-    bool digits = !part.empty() && part.size() < 18 &&
-                  std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool digits =
+        !part.empty() && part.size() < 18 &&
+        std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     cur = get_item(cur, digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part), line);
     if (dot == std::string::npos) return cur;
     pos = dot + 1;
@@ -94,20 +96,32 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
 }
 
 std::string indent_filter(const std::string& s0, const Value& width, bool first, bool blank) {
-  std::string ind = width.is_string() ? width.str()
-                                      : std::string(std::clamp<int64_t>(width.as_int(), 0, 256), ' ');
+  std::string ind = width.is_string()
+                        ? width.str()
+                        : std::string(std::clamp<int64_t>(width.as_int(), 0, 256), ' ');
   std::vector<std::string> lines = py_splitlines(s0 + "\n");
   std::string rv;
   if (blank) {
@@ -321,9 +335,12 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, CallA
       r = make_list(std::move(out));
     } else {
       std::vector<Value> s = sorted(items, rev, cs, attr, line);
-      if (sort) r = make_list(std::move(s));
-      else if (s.empty()) r = Value(Undefined{"No aggregated item, sequence was empty."});
-      else r = name == "min" ? s.front() : s.back();
+      if (sort)
+        r = make_list(std::move(s));
+      else if (s.empty())
+        r = Value(Undefined{"No aggregated item, sequence was empty."});
+      else
+        r = name == "min" ? s.front() : s.back();
       // max() keeps the first of equal maxima, as Python's max() does.
       if (name == "max" && !s.empty()) {
         Value best = s.back();
@@ -383,7 +400,8 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& v, CallA
     std::vector<Value> out, cur;
     for (const Value& x : iterate(v, line)) {
       cur.push_back(x);
-      if (static_cast<int64_t>(cur.size()) == n) out.push_back(make_list(std::move(cur))), cur.clear();
+      if (static_cast<int64_t>(cur.size()) == n)
+        out.push_back(make_list(std::move(cur))), cur.clear();
     }
     if (!cur.empty()) {
       while (!fill.is_none() && static_cast<int64_t>(cur.size()) < n) cur.push_back(fill);

@@ -75,17 +75,38 @@ std::string unescape(const std::string& s, int line) {
     }
     char c = s[++i];
     switch (c) {
-      case '\n': break;
-      case '\\': out.push_back('\\'); break;
-      case '\'': out.push_back('\''); break;
-      case '"': out.push_back('"'); break;
-      case 'a': out.push_back('\a'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
-      case 'v': out.push_back('\v'); break;
+      case '\n':
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\'':
+        out.push_back('\'');
+        break;
+      case '"':
+        out.push_back('"');
+        break;
+      case 'a':
+        out.push_back('\a');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'v':
+        out.push_back('\v');
+        break;
       case 'x':
       case 'u':
       case 'U': {
@@ -101,7 +122,8 @@ std::string unescape(const std::string& s, int line) {
         utf8_append(out, cp);
         break;
       }
-      case 'N': lex_fail(line, "unsupported construct: \\N{...} escape in string literal");
+      case 'N':
+        lex_fail(line, "unsupported construct: \\N{...} escape in string literal");
       default:
         if (c >= '0' && c <= '7') {
           char32_t cp = c - '0';
@@ -117,7 +139,9 @@ std::string unescape(const std::string& s, int line) {
   return out;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
@@ -174,7 +198,8 @@ class Lexer {
   size_t match_block_end(size_t pos) const {
     if (s_.compare(pos, 3, "+%}") == 0) return pos + 3;
     if (s_.compare(pos, 3, "-%}") == 0) return skip_ws(s_, pos + 3);
-    if (s_.compare(pos, 2, "%}") == 0) return pos + 2 + (pos + 2 < s_.size() && s_[pos + 2] == '\n');
+    if (s_.compare(pos, 2, "%}") == 0)
+      return pos + 2 + (pos + 2 < s_.size() && s_[pos + 2] == '\n');
     return std::string::npos;
   }
 
@@ -239,8 +264,9 @@ class Lexer {
       size_t p = skip_ws(s_, pos);
       line_ += count_lines(std::string_view(s_).substr(pos, p - pos));
       pos = p;
-      if (pos >= s_.size()) lex_fail(line_, block ? "unexpected end of template, expected '%}'"
-                                                  : "unexpected end of template, expected '}}'");
+      if (pos >= s_.size())
+        lex_fail(line_, block ? "unexpected end of template, expected '%}'"
+                              : "unexpected end of template, expected '}}'");
       if (balance.empty()) {
         size_t end = std::string::npos;
         if (block) {
@@ -266,7 +292,7 @@ class Lexer {
     auto take_digits = [&]() {
       size_t start = p;
       while (p < s_.size() && (is_digit(s_[p]) || (s_[p] == '_' && p > start && p + 1 < s_.size() &&
-                                                    is_digit(s_[p + 1])))) {
+                                                   is_digit(s_[p + 1])))) {
         if (s_[p] != '_') digits.push_back(s_[p]);
         ++p;
       }
@@ -357,6 +383,8 @@ class Lexer {
 
 }  // namespace
 
-std::vector<Token> lex(const std::string& source) { return Lexer(source).run(); }
+std::vector<Token> lex(const std::string& source) {
+  return Lexer(source).run();
+}
 
 }  // namespace duet::jinja

@@ -108,8 +108,10 @@ std::string py_format(const std::string& fmt, CallArgs& a, int line) {
   for (size_t i = 0; i < fmt.size(); ++i) {
     char c = fmt[i];
     if (c == '}') {
-      if (i + 1 < fmt.size() && fmt[i + 1] == '}') ++i;
-      else eval_fail(line, "Single '}' encountered in format string");
+      if (i + 1 < fmt.size() && fmt[i + 1] == '}')
+        ++i;
+      else
+        eval_fail(line, "Single '}' encountered in format string");
       out.push_back('}');
       continue;
     }
@@ -148,7 +150,8 @@ bool affix_match(const std::string& s, const Value& x, bool prefix, int line) {
   auto one = [&](const Value& p) {
     std::string t = str_arg(p, prefix ? "startswith arg" : "endswith arg", line);
     if (t.size() > s.size()) return false;
-    return prefix ? s.compare(0, t.size(), t) == 0 : s.compare(s.size() - t.size(), t.size(), t) == 0;
+    return prefix ? s.compare(0, t.size(), t) == 0
+                  : s.compare(s.size() - t.size(), t.size(), t) == 0;
   };
   if (x.is_list()) {
     for (const auto& p : x.list().items)
@@ -182,7 +185,8 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& ca,
   } else if (name == "split" || name == "rsplit") {
     Value sep = a.get(0, "sep", Value(None{}));
     int64_t maxsplit = int_arg(a.get(1, "maxsplit", Value(-1)), "maxsplit", line);
-    if (name == "rsplit" && maxsplit >= 0) eval_fail(line, "unsupported construct: str.rsplit with maxsplit");
+    if (name == "rsplit" && maxsplit >= 0)
+      eval_fail(line, "unsupported construct: str.rsplit with maxsplit");
     r = make_list(py_split(s, sep, maxsplit, line));
   } else if (name == "splitlines") {
     std::vector<Value> v;
@@ -279,8 +283,10 @@ Value dict_method(const Value& d, const std::string& name, CallArgs& ca, int lin
   if (name == "items" || name == "keys" || name == "values") {
     std::vector<Value> out;
     for (const auto& [k, v] : d.dict().items) {
-      if (name == "items") out.push_back(make_list({Value(k), v}, true));
-      else out.push_back(name == "keys" ? Value(k) : v);
+      if (name == "items")
+        out.push_back(make_list({Value(k), v}, true));
+      else
+        out.push_back(name == "keys" ? Value(k) : v);
     }
     r = make_list(std::move(out));
   } else {  // get
@@ -296,11 +302,11 @@ Value dict_method(const Value& d, const std::string& name, CallArgs& ca, int lin
 }  // namespace
 
 Value bound_method(const Value& obj, const std::string& name, int line) {
-  static const char* kStr[] = {"strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
-                               "startswith", "endswith", "replace", "upper", "lower", "title",
-                               "capitalize", "find", "rfind", "count", "removeprefix",
-                               "removesuffix", "join", "format", "isdigit", "isalpha", "isalnum",
-                               "isspace", "islower", "isupper", "center"};
+  static const char* kStr[] = {
+      "strip",    "lstrip",  "rstrip",       "split",        "rsplit",  "splitlines", "startswith",
+      "endswith", "replace", "upper",        "lower",        "title",   "capitalize", "find",
+      "rfind",    "count",   "removeprefix", "removesuffix", "join",    "format",     "isdigit",
+      "isalpha",  "isalnum", "isspace",      "islower",      "isupper", "center"};
   auto in = [&](const auto& arr) {
     for (const char* x : arr)
       if (name == x) return true;
@@ -308,14 +314,12 @@ Value bound_method(const Value& obj, const std::string& name, int line) {
   };
   if (obj.is_string() && in(kStr)) {
     std::string s = obj.str();
-    return make_callable("str." + name, [s, name, line](CallArgs& a) {
-      return string_method(s, name, a, line);
-    });
+    return make_callable("str." + name,
+                         [s, name, line](CallArgs& a) { return string_method(s, name, a, line); });
   }
   if (obj.is_dict() && (name == "items" || name == "keys" || name == "values" || name == "get")) {
-    return make_callable("dict." + name, [obj, name, line](CallArgs& a) {
-      return dict_method(obj, name, a, line);
-    });
+    return make_callable(
+        "dict." + name, [obj, name, line](CallArgs& a) { return dict_method(obj, name, a, line); });
   }
   if (obj.is_list() && (name == "index" || name == "count")) {
     return make_callable("list." + name, [obj, name, line](CallArgs& ca) {

@@ -46,7 +46,8 @@ double py_fmod(double a, double b) {
 
 bool contains(const Value& c, const Value& x, int line) {
   if (c.is_string()) {
-    if (!x.is_string()) eval_fail(line, "'in <string>' requires string as left operand, not " + type_name(x));
+    if (!x.is_string())
+      eval_fail(line, "'in <string>' requires string as left operand, not " + type_name(x));
     return c.str().find(x.str()) != std::string::npos;
   }
   if (c.is_list()) {
@@ -93,7 +94,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
     }
     if (nums) return Value(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) {
-      if (a.str().size() + b.str().size() > max_bytes) eval_fail(line, "string exceeds the size limit");
+      if (a.str().size() + b.str().size() > max_bytes)
+        eval_fail(line, "string exceeds the size limit");
       return Value(a.str() + b.str());
     }
     if (a.is_list() && b.is_list() && a.list().tuple == b.list().tuple) {
@@ -102,8 +104,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
       return make_list(std::move(out), a.list().tuple);
     }
     if (a.is_string() || b.is_string()) {
-      eval_fail(line, "can only concatenate str (not \"" +
-                          type_name(a.is_string() ? b : a) + "\") to str");
+      eval_fail(line, "can only concatenate str (not \"" + type_name(a.is_string() ? b : a) +
+                          "\") to str");
     }
     type_error("+", a, b, line);
   }
@@ -173,7 +175,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line,
 
 Value unary_op(const std::string& op, const Value& v, int line) {
   check_defined(v, line);
-  if (!v.is_number()) eval_fail(line, "bad operand type for unary " + op + ": '" + type_name(v) + "'");
+  if (!v.is_number())
+    eval_fail(line, "bad operand type for unary " + op + ": '" + type_name(v) + "'");
   if (op == "+") return v.is_float() ? v : Value(v.as_int());
   if (v.is_float()) return Value(-v.as_double());
   if (v.as_int() == INT64_MIN) eval_fail(line, "integer overflow");
@@ -184,8 +187,7 @@ Value slice_value(const Value& obj, const Value& start, const Value& stop, const
                   int line) {
   auto idx = [&](const Value& v, int64_t def) -> int64_t {
     if (v.is_none()) return def;
-    if (!v.is_int() && !v.is_bool())
-      eval_fail(line, "slice indices must be integers or None");
+    if (!v.is_int() && !v.is_bool()) eval_fail(line, "slice indices must be integers or None");
     return v.as_int();
   };
   int64_t st = idx(step, 1);

@@ -52,18 +52,25 @@ TEST(Jinja, CasesFromJinja2) {
 }
 
 TEST(Jinja, UnsupportedConstructsNameTheConstructAndLine) {
-  EXPECT_EQ(error_of("a\n{% include 'x.j2' %}"), "chat template line 2: unsupported construct: {% include %}");
-  EXPECT_EQ(error_of("{% extends 'base' %}"), "chat template line 1: unsupported construct: {% extends %}");
-  EXPECT_EQ(error_of("\n\n{{ x | wordwrap }}"), "chat template line 3: unsupported filter 'wordwrap'");
-  EXPECT_EQ(error_of("{% if x is sameas_not %}{% endif %}"), "chat template line 1: unsupported test 'sameas_not'");
+  EXPECT_EQ(error_of("a\n{% include 'x.j2' %}"),
+            "chat template line 2: unsupported construct: {% include %}");
+  EXPECT_EQ(error_of("{% extends 'base' %}"),
+            "chat template line 1: unsupported construct: {% extends %}");
+  EXPECT_EQ(error_of("\n\n{{ x | wordwrap }}"),
+            "chat template line 3: unsupported filter 'wordwrap'");
+  EXPECT_EQ(error_of("{% if x is sameas_not %}{% endif %}"),
+            "chat template line 1: unsupported test 'sameas_not'");
   EXPECT_EQ(error_of("{% for x in y recursive %}{% endfor %}"),
             "chat template line 1: unsupported construct: recursive for loop");
   EXPECT_EQ(error_of("{{ '%s' % 1 }}"),
             "chat template line 1: unsupported construct: printf-style string formatting with %");
-  EXPECT_EQ(error_of("\n{{ 'a'.zfill(3) }}"), "chat template line 2: unsupported construct: method str.zfill()");
-  EXPECT_NE(error_of("{% set l = [] %}{{ l.append(1) }}").find("unsupported construct: method list.append()"),
+  EXPECT_EQ(error_of("\n{{ 'a'.zfill(3) }}"),
+            "chat template line 2: unsupported construct: method str.zfill()");
+  EXPECT_NE(error_of("{% set l = [] %}{{ l.append(1) }}")
+                .find("unsupported construct: method list.append()"),
             std::string::npos);
-  EXPECT_EQ(error_of("{{ f(*x) }}"), "chat template line 1: unsupported construct: *args/**kwargs in a call");
+  EXPECT_EQ(error_of("{{ f(*x) }}"),
+            "chat template line 1: unsupported construct: *args/**kwargs in a call");
   EXPECT_EQ(error_of("{% frobnicate %}"), "chat template line 1: unknown tag 'frobnicate'");
 }
 
@@ -73,11 +80,26 @@ TEST(Jinja, RaiseExceptionCarriesTheMessage) {
 }
 
 TEST(Jinja, MalformedTemplatesFailCleanly) {
-  const char* bad[] = {"{{", "{{ x", "{% if x %}", "{% for %}", "{% endif %}", "{{ (1 }}",
-                       "{{ [1, 2 }}", "{# never closed", "{% raw %}abc", "{{ 'abc }}",
-                       "{% set %}", "{{ x | }}", "{% if x %}{% else %}{% else %}{% endif %}",
-                       "{{ 1 +* 2 }}", "{% macro %}", "{{ x is }}", "{% break %}", "}}{{)}}",
-                       "{{ a.b.c( }}", "{% for x in y %}{% endif %}"};
+  const char* bad[] = {"{{",
+                       "{{ x",
+                       "{% if x %}",
+                       "{% for %}",
+                       "{% endif %}",
+                       "{{ (1 }}",
+                       "{{ [1, 2 }}",
+                       "{# never closed",
+                       "{% raw %}abc",
+                       "{{ 'abc }}",
+                       "{% set %}",
+                       "{{ x | }}",
+                       "{% if x %}{% else %}{% else %}{% endif %}",
+                       "{{ 1 +* 2 }}",
+                       "{% macro %}",
+                       "{{ x is }}",
+                       "{% break %}",
+                       "}}{{)}}",
+                       "{{ a.b.c( }}",
+                       "{% for x in y %}{% endif %}"};
   for (const char* s : bad) {
     std::string err = error_of(s);
     EXPECT_EQ(err.rfind("chat template line ", 0), 0u) << s << " -> " << err;

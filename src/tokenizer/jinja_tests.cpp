@@ -10,11 +10,13 @@
 namespace duet::jinja {
 namespace {
 
-const char* kTests[] = {"defined", "undefined", "none", "boolean", "false", "true", "integer",
-                        "float", "number", "string", "mapping", "iterable", "sequence",
-                        "callable", "odd", "even", "divisibleby", "eq", "equalto", "==", "ne",
-                        "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">", "ge",
-                        ">=", "in", "sameas", "lower", "upper", "escaped"};
+const char* kTests[] = {"defined",  "undefined", "none",   "boolean", "false",       "true",
+                        "integer",  "float",     "number", "string",  "mapping",     "iterable",
+                        "sequence", "callable",  "odd",    "even",    "divisibleby", "eq",
+                        "equalto",  "==",        "ne",     "!=",      "lt",          "lessthan",
+                        "<",        "le",        "<=",     "gt",      "greaterthan", ">",
+                        "ge",       ">=",        "in",     "sameas",  "lower",       "upper",
+                        "escaped"};
 
 int64_t int_subject(const Value& v, const std::string& test, int line) {
   if (!v.is_int() && !v.is_bool()) {
@@ -33,22 +35,38 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, CallArgs
   (void)ev;
   Args a(ca, name, line);
   bool r;
-  if (name == "defined") r = !v.is_undefined();
-  else if (name == "undefined") r = v.is_undefined();
-  else if (name == "none") r = v.is_none();
-  else if (name == "boolean") r = v.is_bool();
-  else if (name == "false") r = v.is_bool() && !std::get<bool>(v.v);
-  else if (name == "true") r = v.is_bool() && std::get<bool>(v.v);
-  else if (name == "integer") r = v.is_int();
-  else if (name == "float") r = v.is_float();
-  else if (name == "number") r = v.is_number();
-  else if (name == "string") r = v.is_string();
-  else if (name == "mapping") r = v.is_dict();
-  else if (name == "iterable") r = v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
-  else if (name == "sequence") r = v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
-  else if (name == "callable") r = v.is_callable();
-  else if (name == "odd") r = (int_subject(v, name, line) % 2) != 0;
-  else if (name == "even") r = (int_subject(v, name, line) % 2) == 0;
+  if (name == "defined")
+    r = !v.is_undefined();
+  else if (name == "undefined")
+    r = v.is_undefined();
+  else if (name == "none")
+    r = v.is_none();
+  else if (name == "boolean")
+    r = v.is_bool();
+  else if (name == "false")
+    r = v.is_bool() && !std::get<bool>(v.v);
+  else if (name == "true")
+    r = v.is_bool() && std::get<bool>(v.v);
+  else if (name == "integer")
+    r = v.is_int();
+  else if (name == "float")
+    r = v.is_float();
+  else if (name == "number")
+    r = v.is_number();
+  else if (name == "string")
+    r = v.is_string();
+  else if (name == "mapping")
+    r = v.is_dict();
+  else if (name == "iterable")
+    r = v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
+  else if (name == "sequence")
+    r = v.is_list() || v.is_dict() || v.is_string() || v.is_undefined();
+  else if (name == "callable")
+    r = v.is_callable();
+  else if (name == "odd")
+    r = (int_subject(v, name, line) % 2) != 0;
+  else if (name == "even")
+    r = (int_subject(v, name, line) % 2) == 0;
   else if (name == "divisibleby") {
     Value n = a.get(0, "num");
     int64_t d = int_subject(n, name, line);
@@ -64,10 +82,10 @@ bool apply_test(Evaluator& ev, const std::string& name, const Value& v, CallArgs
     r = false;
   } else {
     static const std::pair<const char*, const char*> kCmp[] = {
-        {"eq", "=="}, {"equalto", "=="}, {"==", "=="}, {"ne", "!="}, {"!=", "!="},
-        {"lt", "<"},  {"lessthan", "<"}, {"<", "<"},   {"le", "<="}, {"<=", "<="},
-        {"gt", ">"},  {"greaterthan", ">"}, {">", ">"}, {"ge", ">="}, {">=", ">="},
-        {"in", "in"}};
+        {"eq", "=="}, {"equalto", "=="}, {"==", "=="},      {"ne", "!="},
+        {"!=", "!="}, {"lt", "<"},       {"lessthan", "<"}, {"<", "<"},
+        {"le", "<="}, {"<=", "<="},      {"gt", ">"},       {"greaterthan", ">"},
+        {">", ">"},   {"ge", ">="},      {">=", ">="},      {"in", "in"}};
     Value other = a.get(0, name == "in" ? "seq" : "other");
     if (name == "sameas") {
       // Python identity: small ints, interned strings, None and bools compare by value here.
@@ -130,7 +148,9 @@ void add_globals(Evaluator& ev, DictData& g) {
   g.set("dict", make_callable("dict", [](CallArgs& a) -> Value {
           DictData d;
           if (!a.pos.empty()) {
-            if (a.pos.size() > 1 || !a.pos[0].is_dict()) eval_fail(0, "unsupported construct: dict() with positional arguments other than one dict");
+            if (a.pos.size() > 1 || !a.pos[0].is_dict())
+              eval_fail(
+                  0, "unsupported construct: dict() with positional arguments other than one dict");
             d = a.pos[0].dict();
           }
           for (auto& [k, v] : a.kw) d.set(k, v);

@@ -10,6 +10,10 @@
 
 namespace duet::jinja {
 
+void Value::not_a_number(const char* what) const {
+  fail("expected ", what, ", got ", type_name(*this));
+}
+
 const Value* DictData::find(std::string_view key) const {
   for (const auto& [k, v] : items)
     if (k == key) return &v;
@@ -33,10 +37,13 @@ Value make_list(std::vector<Value> items, bool tuple) {
   return Value(ListPtr(std::move(l)));
 }
 
-Value make_dict(DictData d) { return Value(DictPtr(std::make_shared<DictData>(std::move(d)))); }
+Value make_dict(DictData d) {
+  return Value(DictPtr(std::make_shared<DictData>(std::move(d))));
+}
 
 Value make_callable(std::string name, std::function<Value(CallArgs&)> fn) {
-  return Value(CallablePtr(std::make_shared<CallableData>(CallableData{std::move(name), std::move(fn)})));
+  return Value(
+      CallablePtr(std::make_shared<CallableData>(CallableData{std::move(name), std::move(fn)})));
 }
 
 std::string type_name(const Value& v) {
@@ -195,34 +202,47 @@ std::string repr(const Value& v) {
 
 std::string to_str(const Value& v) {
   switch (v.v.index()) {
-    case 0: return "";
-    case 1: return "None";
-    case 2: return std::get<bool>(v.v) ? "True" : "False";
-    case 3: return std::to_string(std::get<int64_t>(v.v));
-    case 4: return format_float(std::get<double>(v.v));
-    case 5: return v.str();
+    case 0:
+      return "";
+    case 1:
+      return "None";
+    case 2:
+      return std::get<bool>(v.v) ? "True" : "False";
+    case 3:
+      return std::to_string(std::get<int64_t>(v.v));
+    case 4:
+      return format_float(std::get<double>(v.v));
+    case 5:
+      return v.str();
     case 8: {
       DictData d = std::get<NamespacePtr>(v.v)->attrs;
       return "<Namespace " + repr(make_dict(std::move(d))) + ">";
     }
-    case 9: return "<function " + std::get<CallablePtr>(v.v)->name + ">";
-    default: return repr(v);
+    case 9:
+      return "<function " + std::get<CallablePtr>(v.v)->name + ">";
+    default:
+      return repr(v);
   }
 }
 
 Value from_json(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return Value(None{});
-    case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null:
+      return Value(None{});
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
       // Beyond int64 Python would keep an exact int; we keep the nearest double (documented).
       if (u > static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<double>(u));
       return Value(static_cast<int64_t>(u));
     }
-    case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       for (const auto& x : j) items.push_back(from_json(x));
@@ -233,7 +253,8 @@ Value from_json(const nlohmann::ordered_json& j) {
       for (const auto& [k, x] : j.items()) d.set(k, from_json(x));
       return make_dict(std::move(d));
     }
-    default: fail("unsupported JSON value in chat template input");
+    default:
+      fail("unsupported JSON value in chat template input");
   }
 }
 
@@ -244,13 +265,27 @@ void dump_string(std::string& out, const std::string& s, bool ensure_ascii) {
   for (char32_t c : utf8_decode(s)) {
     char buf[16];
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || (ensure_ascii && c >= 0x7F)) {
           if (c >= 0x10000 && !(c >= 0xDC80 && c <= 0xDCFF)) {
@@ -283,7 +318,9 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& opt, int leve
     out += std::to_string(v.as_int());
   } else if (v.is_float()) {
     double d = v.as_double();
-    out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : format_float(d);
+    out += std::isnan(d)   ? "NaN"
+           : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity")
+                           : format_float(d);
   } else if (v.is_string()) {
     dump_string(out, v.str(), opt.ensure_ascii);
   } else if (v.is_list()) {

@@ -85,8 +85,14 @@ struct Value {
   const ListData& list() const { return *std::get<ListPtr>(v); }
   const DictData& dict() const { return *std::get<DictPtr>(v); }
   // Python's int(True) == 1: bools take part in arithmetic and comparisons as ints.
-  int64_t as_int() const { return is_bool() ? int64_t{std::get<bool>(v)} : std::get<int64_t>(v); }
+  // Anything else is a template error (duet::Error), e.g. "x | indent(none)".
+  int64_t as_int() const {
+    if (is_int()) return std::get<int64_t>(v);
+    if (is_bool()) return int64_t{std::get<bool>(v)};
+    not_a_number("an integer");
+  }
   double as_double() const { return is_float() ? std::get<double>(v) : double(as_int()); }
+  [[noreturn]] void not_a_number(const char* what) const;
 };
 
 Value make_list(std::vector<Value> items, bool tuple = false);

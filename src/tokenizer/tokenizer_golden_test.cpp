@@ -3,9 +3,11 @@
 // `tokenizers` for DeepSeek-V3's tokenizer.json, tiktoken + Kimi's wrapper for kimi-style.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/file_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace duet {
@@ -96,6 +98,36 @@ TEST(TokenizerGolden, DeepSeekV3MatchesHuggingFace) {
 
 TEST(TokenizerGolden, KimiStyleMatchesTiktoken) {
   check_golden("tests/data/tokenizers/kimi-style", "tests/data/tokenizers/kimi-style-golden.jsonl");
+}
+
+TEST(TokenizerGolden, ByteLevelRegexAndPairMergesMatchHuggingFace) {
+  // The variant make_tokenizer_golden.py builds: GPT-2 ByteLevel(use_regex) pre-tokenizer and
+  // ["a", "b"] merges, covering the tokenizer.json shapes DeepSeek-V3's file does not use.
+  json j = json::parse(read_file("tests/data/tokenizers/deepseek-v3/tokenizer.json"));
+  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
+  for (auto& m : j["model"]["merges"]) {
+    const std::string s = m;
+    m = json::array({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1)});
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("duet_bytelevel_" + std::to_string(reinterpret_cast<uintptr_t>(&j)));
+  std::filesystem::create_directories(dir);
+  write_file((dir / "tokenizer.json").string(), j.dump());
+  auto tok = Tokenizer::load(dir.string());
+  std::filesystem::remove_all(dir);
+  ASSERT_NE(tok, nullptr);
+  std::ifstream in("tests/data/tokenizers/bytelevel-regex-golden.jsonl");
+  std::string line;
+  int n = 0, failures = 0;
+  while (std::getline(in, line) && failures < 20) {
+    const json g = json::parse(line);
+    const auto ids = tok->encode(g["text"].get<std::string>(), false);
+    const bool ok = ids == ids_of(g["ids"]);
+    EXPECT_TRUE(ok) << "line " << n + 1 << ": " << show(g["text"]);
+    failures += !ok;
+    ++n;
+  }
+  EXPECT_GE(n, 500);
 }
 
 }  // namespace

@@ -180,6 +180,22 @@ def kimi():
     write(os.path.join(DATA, "kimi-style-golden.jsonl"), lines)
 
 
+def bytelevel_variant():
+    """DeepSeek-V3's vocab with the GPT-2 ByteLevel(use_regex=true) pre-tokenizer instead of its
+    Split rules, and merges in the ["a", "b"] pair form: covers the other tokenizer.json shapes.
+    The test builds the same variant at run time, so only ids are stored."""
+    from tokenizers import Tokenizer
+    j = json.load(open(os.path.join(DATA, "deepseek-v3", "tokenizer.json"), encoding="utf-8"))
+    j["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                          "use_regex": True}
+    j["model"]["merges"] = [m.split(" ") for m in j["model"]["merges"]]
+    tok = Tokenizer.from_str(json.dumps(j))
+    strings = golden_strings.build(["<|x|>"], ["<|y|>"], seed=99)[::4]
+    lines = [{"text": s, "ids": tok.encode(s, add_special_tokens=False).ids} for s in strings]
+    write(os.path.join(DATA, "bytelevel-regex-golden.jsonl"), lines)
+
+
 if __name__ == "__main__":
+    bytelevel_variant()
     deepseek()
     kimi()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what duet needs to build and test on Debian 12: compilers, CMake/Ninja, the
+# libraries it links (PCRE2, xxHash, nlohmann-json, cpp-httplib, GoogleTest, Google Benchmark),
+# clang for the fuzz targets, gnuplot for benchmark plots, and the Python test clients.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev \
+  libpcre2-dev libxxhash-dev nlohmann-json3-dev libcpp-httplib-dev libgtest-dev \
+  libbenchmark-dev gnuplot-nox python3 python3-pip >/dev/null
+# Test clients and oracles only (duet itself never runs Python).
+python3 -m pip install -q --disable-pip-version-check openai pytest 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check --break-system-packages openai pytest
