@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "apps/command.h"
-#include "apps/model_setup.h"
+#include "apps/engine_flags.h"
 #include "bench_client/engine_backend.h"
 #include "bench_client/http_backend.h"
 #include "bench_client/report.h"
@@ -49,7 +49,8 @@ int run_bench(const std::vector<std::string>& args) {
               "--out and prints a table on stdout. See docs/BENCH.md.");
   auto& url = flags.add_string("url", "", "server base URL, e.g. http://127.0.0.1:8000");
   auto& api_key = flags.add_string("api-key", "", "sent as 'Authorization: Bearer KEY'");
-  ModelFlags mf = add_model_flags(flags, " (in-process engine instead of --url)");
+  EngineFlags ef =
+      add_engine_flags(flags, "checkpoint directory: in-process engine instead of --url");
   auto& isl = flags.add_int("isl", 1000, "input (prompt) length in tokens");
   auto& osl = flags.add_int("osl", 1000, "output length in tokens");
   auto& range_ratio =
@@ -67,13 +68,11 @@ int run_bench(const std::vector<std::string>& args) {
   auto& vocab = flags.add_int("vocab-size", 0, "token ids drawn below this (0: from server)");
   auto& seed = flags.add_int("seed", 0, "workload seed");
   auto& out_dir = flags.add_string("out", "bench-results", "output directory");
-  auto& kv_tokens = flags.add_int("kv-cache-tokens", 0, "--model: KV cache size in tokens");
-  auto& max_seqs = flags.add_int("max-num-seqs", 256, "--model: most running requests");
   if (!flags.parse(args)) {
     std::fputs(flags.help().c_str(), stdout);
     return 0;
   }
-  if (url.empty() == mf.model->empty()) fail("duet bench: give exactly one of --url and --model");
+  if (url.empty() == ef.model->empty()) fail("duet bench: give exactly one of --url and --model");
   if (concurrency.empty() == rates.empty())
     fail("duet bench: give exactly one of --concurrency and --request-rate");
 
@@ -87,15 +86,9 @@ int run_bench(const std::vector<std::string>& args) {
     if (vocab_size == 0) vocab_size = info.vocab_size;
     send = bench::make_http_sender(url, model_name, api_key);
   } else {
-    EngineOptions eo;
-    eo.model_dir = *mf.model;
-    eo.device = *mf.device;
-    eo.threads = *mf.threads;
-    eo.kv_cache_tokens = kv_tokens;
-    eo.max_num_seqs = max_seqs;
-    engine = Engine::create(eo);
+    engine = create_engine_with_progress(ef.options());
     engine->start();
-    model_name = std::filesystem::path(*mf.model).filename().string();
+    model_name = std::filesystem::path(*ef.model).filename().string();
     if (vocab_size == 0) vocab_size = engine->model_config().vocab_size;
     send = bench::make_engine_sender(*engine);
   }

@@ -11,11 +11,10 @@
 #include <thread>
 
 #include "apps/command.h"
-#include "apps/model_setup.h"
+#include "apps/engine_flags.h"
 #include "common/error.h"
 #include "common/file_util.h"
 #include "common/log.h"
-#include "common/progress.h"
 #include "engine/engine.h"
 #include "server/http_server.h"
 #include "server/server_context.h"
@@ -65,34 +64,27 @@ int run_serve(const std::vector<std::string>& args) {
               "With no --model, serves $DUET_DEFAULT_MODEL, else models/default of the source\n"
               "tree. Prints 'duet serve: listening on http://HOST:PORT' on stderr once bound\n"
               "(before the model has loaded: /health answers 503 until it has).");
-  ModelFlags mf = add_model_flags(flags, " (default: $DUET_DEFAULT_MODEL or models/default)");
+  EngineFlags ef = add_engine_flags(flags,
+                                    "checkpoint directory (default: $DUET_DEFAULT_MODEL, else "
+                                    "models/default in the source tree)");
   auto& host = flags.add_string("host", "127.0.0.1", "address to listen on");
   auto& port = flags.add_int("port", 8000, "port (0: pick a free one)");
   auto& served_name = flags.add_string("served-model-name", "",
                                        "model name clients send (default: model directory name)");
   auto& api_key = flags.add_string("api-key", "", "require 'Authorization: Bearer KEY'");
-  auto& max_model_len = flags.add_int("max-model-len", 0, "context length (0: from config)");
-  auto& kv_tokens = flags.add_int("kv-cache-tokens", 0, "KV cache size in tokens (0: by memory)");
-  auto& gpu_util = flags.add_double("gpu-memory-utilization", 0.9, "GPU memory fraction");
-  auto& max_seqs = flags.add_int("max-num-seqs", 256, "most requests running at once");
-  auto& max_batched = flags.add_int("max-num-batched-tokens", 2048, "tokens per step");
   auto& max_waiting = flags.add_int("max-waiting", 256,
                                     "requests allowed to wait beyond --max-num-seqs (then 429)");
   auto& max_body = flags.add_int("max-body-bytes", 8 << 20, "largest request body (then 413)");
   auto& chat_template = flags.add_string("chat-template", "", "Jinja chat template file");
-  auto& no_prefix = flags.add_bool("no-prefix-caching", "disable the prefix cache");
-  auto& dp = flags.add_int("dp", 1, "attention data parallel");
-  auto& tp = flags.add_int("tp", 1, "attention tensor parallel");
-  auto& moe = flags.add_string("moe", "tp", "MoE layout: tp or ep");
-  auto& tbo = flags.add_bool("tbo", "two-batch overlap");
   if (!flags.parse(args)) {
     std::fputs(flags.help().c_str(), stdout);
     return 0;
   }
-  const std::string model_dir = mf.model->empty() ? default_model_dir() : *mf.model;
+  const EngineOptions eo = ef.options(ef.model->empty() ? default_model_dir() : "");
+  const std::string& model_dir = eo.model_dir;
   if (port < 0 || port > 65535) fail("--port must be in [0, 65535]");
-  if (max_seqs < 1 || max_waiting < 0 || max_body < 1)
-    fail("--max-num-seqs, --max-waiting and --max-body-bytes must be positive");
+  if (max_waiting < 0 || max_body < 1)
+    fail("--max-waiting must be >= 0 and --max-body-bytes positive");
 
   // Block the shutdown signals before any thread exists, so every thread inherits the mask and
   // only sigwait below sees them. A client that disconnects must not kill us with SIGPIPE.
@@ -112,7 +104,7 @@ int run_serve(const std::vector<std::string>& args) {
     options.served_model_name =
         std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
   options.api_key = api_key;
-  options.max_num_seqs = max_seqs;
+  options.max_num_seqs = eo.max_num_seqs;
   options.max_waiting = max_waiting;
   options.max_body_bytes = size_t(max_body);
   server::ServerContext ctx(options);
@@ -123,27 +115,7 @@ int run_serve(const std::vector<std::string>& args) {
 
   std::unique_ptr<Engine> engine;
   try {
-    EngineOptions eo;
-    eo.model_dir = model_dir;
-    eo.device = *mf.device;
-    eo.threads = *mf.threads;
-    eo.max_num_seqs = max_seqs;
-    eo.max_num_batched_tokens = max_batched;
-    eo.kv_cache_tokens = kv_tokens;
-    eo.gpu_memory_utilization = gpu_util;
-    eo.max_model_len = max_model_len;
-    eo.enable_prefix_caching = !no_prefix;
-    eo.dp = dp;
-    eo.tp = tp;
-    eo.moe = moe;
-    eo.tbo = tbo;
-    std::unique_ptr<ProgressBar> bar;
-    eo.load_progress = [&](uint64_t done, uint64_t total) {
-      if (!bar) bar = std::make_unique<ProgressBar>("loading", total);
-      bar->update(done);
-    };
-    engine = Engine::create(eo);
-    if (bar) bar->finish();
+    engine = create_engine_with_progress(eo);
     ctx.attach(*engine, make_renderer(model_dir, chat_template, engine->tokenizer()));
     // One step with nothing queued only refreshes the engine's stats (KV capacity for the
     // summary below); then the engine thread takes over.
@@ -159,7 +131,7 @@ int run_serve(const std::vector<std::string>& args) {
                "duet serve: model %s (%s), layout dp=%lld tp=%lld moe=%s%s, KV capacity %lld "
                "tokens, max-model-len %lld, serving at http://%s:%d\n",
                options.served_model_name.c_str(), describe(engine->model_config()).c_str(),
-               (long long)dp, (long long)tp, moe.c_str(), tbo ? " tbo" : "",
+               (long long)eo.dp, (long long)eo.tp, eo.moe.c_str(), eo.tbo ? " tbo" : "",
                (long long)stats.kv_tokens_capacity, (long long)engine->max_model_len(),
                host.c_str(), bound);
 

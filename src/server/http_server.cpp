@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -15,6 +16,7 @@ struct HttpServer::Impl {
   ServerContext& ctx;
   std::vector<Route> routes;
   httplib::Server server;
+  int listen_fd = -1;  // captured from httplib's socket callback, to widen the backlog
   explicit Impl(ServerContext& c) : ctx(c), routes(make_routes(c)) {}
 };
 
@@ -78,6 +80,15 @@ HttpServer::HttpServer(ServerContext& ctx) : impl_(std::make_unique<Impl>(ctx)) 
   const size_t threads = size_t(o.max_num_seqs + o.max_waiting + 8);
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(o.max_body_bytes);
+  // The packaged cpp-httplib listens with a backlog of 5: a burst of clients (duet bench at
+  // concurrency 32) then loses SYNs and waits a 1 s retransmit, or gets reset. Keep the fd so
+  // bind() can listen again with a system-sized backlog; SO_REUSEADDR is what httplib's own
+  // default socket options set.
+  s.set_socket_options([this](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    impl_->listen_fd = sock;
+  });
   s.set_keep_alive_max_count(1000);
   auto handle = [this](const httplib::Request& req, httplib::Response& res) {
     send(dispatch(impl_->ctx, impl_->routes, to_request(req)), res);
@@ -109,6 +120,9 @@ int HttpServer::bind(const std::string& host, int port) {
   httplib::Server& s = impl_->server;
   const int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) fail("duet serve: cannot listen on ", host, ":", port);
+  // Linux lets listen() on a listening socket change its backlog.
+  if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, SOMAXCONN) != 0)
+    log_warn("duet serve: could not widen the listen backlog");
   return bound;
 }
 

@@ -335,3 +335,21 @@ def test_bench_against_server(id_server, duet_bin, tmp_path):
     for png in ("throughput.png", "latency.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "conc" in res.stdout  # the table
+
+
+def test_bench_request_rate_and_in_process(id_server, duet_bin, tmp_path):
+    res = subprocess.run([duet_bin, "bench", "--url", id_server.url, "--isl", "8", "--osl", "4",
+                          "--request-rate", "50,200", "--num-prompts", "10", "--out",
+                          str(tmp_path / "rate")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    runs = json.loads((tmp_path / "rate" / "results.json").read_text())["runs"]
+    assert [r["request_rate"] for r in runs] == [50, 200]
+    assert all(r["completed"] == 10 for r in runs)
+    res = subprocess.run([duet_bin, "bench", "--model", str(GOLDEN), "--threads", "1",
+                          "--kv-cache-tokens", "4096", "--isl", "8", "--osl", "4",
+                          "--concurrency", "1,4", "--num-prompts", "8", "--out",
+                          str(tmp_path / "engine")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    results = json.loads((tmp_path / "engine" / "results.json").read_text())
+    assert results["config"]["backend"] == "engine"
+    assert all(r["total_output_tokens"] == 8 * 4 for r in results["runs"])
