@@ -93,6 +93,29 @@ def text_model(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def r1_model(tmp_path_factory, text_model):
+    """v3-text with DeepSeek-R1's tokenizer change (ids 128798/128799 become the non-special
+    added tokens <think> and </think>, as R1 ships them). The R1-style chat template, which
+    ends the generation prompt with "<think>\n", is passed with --chat-template."""
+    out = tmp_path_factory.mktemp("models") / "r1-text"
+    out.mkdir()
+    for name in ("config.json", "generation_config.json", "model.safetensors",
+                 "tokenizer_config.json"):
+        (out / name).symlink_to(text_model / name)
+    tok = json.loads((TOKENIZER / "tokenizer.json").read_text())
+    for added in tok["added_tokens"]:
+        if added["id"] in (128798, 128799):
+            added["content"] = "<think>" if added["id"] == 128798 else "</think>"
+            added["special"] = False
+    (out / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False))
+    r1 = json.loads((REPO / "tests" / "data" / "chat_templates" / "r1-style" /
+                     "tokenizer_config.json").read_text())
+    template = next(t["template"] for t in r1["chat_template"] if t["name"] == "default")
+    (out.parent / "r1.jinja").write_text(template)
+    return out
+
+
 class Server:
     """A `duet serve --port 0` process; the port is read from its stderr."""
 
