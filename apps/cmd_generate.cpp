@@ -26,7 +26,8 @@ struct Job {
 
 std::vector<int32_t> encode_text(const Engine& e, const std::string& text, bool chat) {
   const Tokenizer* tok = e.tokenizer();
-  if (!tok) fail("text prompts need tokenizer files, and this checkpoint has none (use --prompt-ids)");
+  if (!tok)
+    fail("text prompts need tokenizer files, and this checkpoint has none (use --prompt-ids)");
   if (!chat) return tok->encode(text, /*add_special_tokens=*/true);
   return {};
 }
@@ -56,12 +57,15 @@ void apply_json_params(const json& j, SamplingParams& p, const std::string& wher
     if (j.contains("min_p")) p.min_p = j["min_p"].get<float>();
     if (j.contains("seed")) p.seed = j["seed"].get<uint64_t>();
     if (j.contains("ignore_eos")) p.ignore_eos = j["ignore_eos"].get<bool>();
-    if (j.contains("repetition_penalty")) p.repetition_penalty = j["repetition_penalty"].get<float>();
+    if (j.contains("repetition_penalty"))
+      p.repetition_penalty = j["repetition_penalty"].get<float>();
     if (j.contains("frequency_penalty")) p.frequency_penalty = j["frequency_penalty"].get<float>();
     if (j.contains("presence_penalty")) p.presence_penalty = j["presence_penalty"].get<float>();
     if (j.contains("stop")) {
-      if (j["stop"].is_string()) p.stop = {j["stop"].get<std::string>()};
-      else p.stop = j["stop"].get<std::vector<std::string>>();
+      if (j["stop"].is_string())
+        p.stop = {j["stop"].get<std::string>()};
+      else
+        p.stop = j["stop"].get<std::vector<std::string>>();
     }
   } catch (const json::exception& e) {
     fail(where, ": bad sampling field: ", e.what());
@@ -69,18 +73,19 @@ void apply_json_params(const json& j, SamplingParams& p, const std::string& wher
 }
 
 int run_generate(const std::vector<std::string>& args) {
-  Flags flags("duet generate",
-              "duet generate --model DIR (--prompt-ids IDS | --prompt TEXT)... "
-              "[--prompts-file F.jsonl] [flags]",
-              "Generates continuations of every prompt, all run together through the engine.\n"
-              "Results are printed in the order the prompts were given: the text (or ids when\n"
-              "the checkpoint has no tokenizer), or with --json one object per line:\n"
-              "{\"prompt_ids\", \"token_ids\", \"finish_reason\", \"text\"}. A generated EOS id is\n"
-              "the last element of token_ids. --prompts-file lines are JSON objects with\n"
-              "\"prompt\" (text), \"prompt_ids\" or \"messages\" (chat), plus optional sampling\n"
-              "fields (max_tokens, temperature, top_p, top_k, min_p, seed, stop, ignore_eos,\n"
-              "repetition_penalty, frequency_penalty, presence_penalty).\n"
-              "Sampling defaults come from generation_config.json; --temperature 0 is greedy.");
+  Flags flags(
+      "duet generate",
+      "duet generate --model DIR (--prompt-ids IDS | --prompt TEXT)... "
+      "[--prompts-file F.jsonl] [flags]",
+      "Generates continuations of every prompt, all run together through the engine.\n"
+      "Results are printed in the order the prompts were given: the text (or ids when\n"
+      "the checkpoint has no tokenizer), or with --json one object per line:\n"
+      "{\"prompt_ids\", \"token_ids\", \"finish_reason\", \"text\"}. A generated EOS id is\n"
+      "the last element of token_ids. --prompts-file lines are JSON objects with\n"
+      "\"prompt\" (text), \"prompt_ids\" or \"messages\" (chat), plus optional sampling\n"
+      "fields (max_tokens, temperature, top_p, top_k, min_p, seed, stop, ignore_eos,\n"
+      "repetition_penalty, frequency_penalty, presence_penalty).\n"
+      "Sampling defaults come from generation_config.json; --temperature 0 is greedy.");
   EngineFlags ef = add_engine_flags(flags, "Hugging Face checkpoint directory");
   auto& prompt_ids = flags.add_list("prompt-ids", "comma-separated token ids of a prompt");
   auto& prompts = flags.add_list("prompt", "a text prompt (BOS added as the tokenizer does)");
@@ -142,11 +147,14 @@ int run_generate(const std::vector<std::string>& args) {
       Job job;
       job.params = base;
       apply_json_params(json::parse(line), job.params, where);
-      if (j.contains("prompt_ids")) job.prompt = j["prompt_ids"].get<std::vector<int32_t>>();
-      else if (j.contains("messages")) job.prompt = render_chat(*engine, opts.model_dir, j["messages"]);
+      if (j.contains("prompt_ids"))
+        job.prompt = j["prompt_ids"].get<std::vector<int32_t>>();
+      else if (j.contains("messages"))
+        job.prompt = render_chat(*engine, opts.model_dir, j["messages"]);
       else if (j.contains("prompt") && j["prompt"].is_string())
         job.prompt = encode_text(*engine, j["prompt"].get<std::string>(), false);
-      else fail(where, ": needs \"prompt\", \"prompt_ids\" or \"messages\"");
+      else
+        fail(where, ": needs \"prompt\", \"prompt_ids\" or \"messages\"");
       jobs.push_back(std::move(job));
     }
   }
@@ -170,7 +178,8 @@ int run_generate(const std::vector<std::string>& args) {
   for (const Job& job : jobs) {
     if (job.reason == FinishReason::kError) status = 1;
     if (json_out) {
-      json j = {{"prompt_ids", job.prompt}, {"token_ids", job.output},
+      json j = {{"prompt_ids", job.prompt},
+                {"token_ids", job.output},
                 {"finish_reason", finish_reason_name(job.reason)}};
       if (engine->tokenizer()) j["text"] = job.text;
       if (!job.error.empty()) j["error"] = job.error;
@@ -179,7 +188,8 @@ int run_generate(const std::vector<std::string>& args) {
       std::printf("%s\n", job.text.c_str());
     } else {
       std::string ids;
-      for (size_t k = 0; k < job.output.size(); ++k) ids += (k ? "," : "") + std::to_string(job.output[k]);
+      for (size_t k = 0; k < job.output.size(); ++k)
+        ids += (k ? "," : "") + std::to_string(job.output[k]);
       std::printf("%s\n", ids.c_str());
     }
   }

@@ -45,7 +45,7 @@ void fill_tensor(const TensorSpec& spec, uint64_t key, uint8_t* dst, ThreadPool&
   const bool is_norm = spec.name.find("norm") != std::string::npos;
   const bool is_bias = spec.name.find("e_score_correction_bias") != std::string::npos;
   const double fan_in = spec.shape.empty() ? 1.0 : static_cast<double>(spec.shape.back());
-  const float scale = is_bias ? 0.05f
+  const float scale = is_bias   ? 0.05f
                       : is_norm ? 0.1f
                       : spec.name.find("embed_tokens") != std::string::npos
                           ? 1.0f
@@ -70,7 +70,8 @@ int run_mkmodel(const std::vector<std::string>& args) {
   Flags flags("duet mkmodel", "duet mkmodel (--preset NAME | --config FILE) --out DIR [flags]",
               "Writes a random-weight checkpoint in Hugging Face layout (config.json,\n"
               "generation_config.json, bf16 safetensors with F32 router biases, sharded with\n"
-              "model.safetensors.index.json when large). Presets: " + presets + ".");
+              "model.safetensors.index.json when large). Presets: " +
+                  presets + ".");
   auto& preset = flags.add_string("preset", "", "architecture preset");
   auto& config_path = flags.add_string("config", "", "a config.json to use instead of a preset");
   auto& out = flags.add_string("out", "", "output directory (created)");
@@ -84,7 +85,8 @@ int run_mkmodel(const std::vector<std::string>& args) {
     return 0;
   }
   if (out.empty()) fail("duet mkmodel: --out is required");
-  if (preset.empty() == config_path.empty()) fail("duet mkmodel: give exactly one of --preset, --config");
+  if (preset.empty() == config_path.empty())
+    fail("duet mkmodel: give exactly one of --preset, --config");
   ojson cfg;
   if (!preset.empty()) {
     cfg = model_preset(preset);
@@ -100,13 +102,17 @@ int run_mkmodel(const std::vector<std::string>& args) {
   const ModelConfig c = parse_model_config(nlohmann::json::parse(cfg.dump()), "config");
   std::filesystem::create_directories(out);
   write_file(path_join(out, "config.json"), cfg.dump(2) + "\n");
-  ojson gen = {{"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_ids.empty() ? ojson(nullptr) : ojson(c.eos_token_ids[0])}};
+  ojson gen = {
+      {"bos_token_id", c.bos_token_id},
+      {"eos_token_id", c.eos_token_ids.empty() ? ojson(nullptr) : ojson(c.eos_token_ids[0])}};
   write_file(path_join(out, "generation_config.json"), gen.dump(2) + "\n");
   if (!tokenizer.empty()) {
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tiktoken.model", "chat_template.jinja"}) {
+    for (const char* f :
+         {"tokenizer.json", "tokenizer_config.json", "tiktoken.model", "chat_template.jinja"}) {
       const std::string src = path_join(tokenizer, f);
       if (file_exists(src))
-        std::filesystem::copy_file(src, path_join(out, f), std::filesystem::copy_options::overwrite_existing);
+        std::filesystem::copy_file(src, path_join(out, f),
+                                   std::filesystem::copy_options::overwrite_existing);
     }
   }
   std::vector<TensorSpec> specs = checkpoint_tensor_specs(c);
@@ -118,15 +124,20 @@ int run_mkmodel(const std::vector<std::string>& args) {
   const auto start = std::chrono::steady_clock::now();
   write_checkpoint(
       out, specs,
-      [&](size_t i, uint8_t* dst) { fill_tensor(specs[i], splitmix64(static_cast<uint64_t>(seed) * 1000003 + i), dst, pool); },
-      static_cast<uint64_t>(shard_gb * (1ull << 30)), [&](uint64_t done, uint64_t) { bar.update(done); });
+      [&](size_t i, uint8_t* dst) {
+        fill_tensor(specs[i], splitmix64(static_cast<uint64_t>(seed) * 1000003 + i), dst, pool);
+      },
+      static_cast<uint64_t>(shard_gb * (1ull << 30)),
+      [&](uint64_t done, uint64_t) { bar.update(done); });
   bar.finish();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log_info("wrote ", describe(c), " to ", out, ": ", total / 1e9, " GB in ", secs, " s");
   return 0;
 }
 
-RegisterCommand reg("mkmodel", {"write a random-weight checkpoint from a preset or config", run_mkmodel});
+RegisterCommand reg("mkmodel",
+                    {"write a random-weight checkpoint from a preset or config", run_mkmodel});
 
 }  // namespace
 }  // namespace duet

@@ -6,11 +6,11 @@
 // step thread.
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "apps/command.h"
+#include "apps/default_model.h"
 #include "apps/engine_flags.h"
 #include "common/error.h"
 #include "common/file_util.h"
@@ -23,15 +23,6 @@
 
 namespace duet {
 namespace {
-
-// With no --model: $DUET_DEFAULT_MODEL, else models/default in the source tree if present.
-std::string default_model_dir() {
-  if (const char* env = std::getenv("DUET_DEFAULT_MODEL"); env && *env) return env;
-  const std::string in_tree = std::string(DUET_SOURCE_DIR) + "/models/default";
-  if (std::filesystem::exists(in_tree + "/config.json")) return in_tree;
-  fail("duet serve: no --model given, $DUET_DEFAULT_MODEL is unset and ", in_tree,
-       " does not exist");
-}
 
 server::ChatRenderer make_renderer(const std::string& model_dir, const std::string& override_file,
                                    const Tokenizer* tok) {
@@ -61,12 +52,10 @@ int run_serve(const std::vector<std::string>& args) {
   Flags flags("duet serve", "duet serve [--model DIR] [--host H] [--port P] [flags]",
               "OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions,\n"
               "/v1/models, /tokenize, /detokenize, /health, /metrics (see docs/SERVER.md).\n"
-              "With no --model, serves $DUET_DEFAULT_MODEL, else models/default of the source\n"
-              "tree. Prints 'duet serve: listening on http://HOST:PORT' on stderr once bound\n"
+              "With no --model, serves the default model (see --model). Prints 'duet serve: "
+              "listening on http://HOST:PORT' on stderr once bound\n"
               "(before the model has loaded: /health answers 503 until it has).");
-  EngineFlags ef = add_engine_flags(flags,
-                                    "checkpoint directory (default: $DUET_DEFAULT_MODEL, else "
-                                    "models/default in the source tree)");
+  EngineFlags ef = add_engine_flags(flags, default_model_help());
   auto& host = flags.add_string("host", "127.0.0.1", "address to listen on");
   auto& port = flags.add_int("port", 8000, "port (0: pick a free one)");
   auto& served_name = flags.add_string("served-model-name", "",
@@ -80,7 +69,7 @@ int run_serve(const std::vector<std::string>& args) {
     std::fputs(flags.help().c_str(), stdout);
     return 0;
   }
-  const EngineOptions eo = ef.options(ef.model->empty() ? default_model_dir() : "");
+  const EngineOptions eo = ef.options(default_model_dir());
   const std::string& model_dir = eo.model_dir;
   if (port < 0 || port > 65535) fail("--port must be in [0, 65535]");
   if (max_waiting < 0 || max_body < 1)

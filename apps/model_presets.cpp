@@ -9,17 +9,20 @@ using ojson = nlohmann::ordered_json;
 namespace {
 
 ojson yarn(double factor, double beta_fast, double beta_slow, double mscale) {
-  return {{"type", "yarn"},         {"factor", factor},
-          {"beta_fast", beta_fast}, {"beta_slow", beta_slow},
-          {"mscale", mscale},       {"mscale_all_dim", mscale},
+  return {{"type", "yarn"},
+          {"factor", factor},
+          {"beta_fast", beta_fast},
+          {"beta_slow", beta_slow},
+          {"mscale", mscale},
+          {"mscale_all_dim", mscale},
           {"original_max_position_embeddings", 4096}};
 }
 
 ojson base(const std::string& type, int64_t hidden, int64_t layers, int64_t heads,
            const ojson& q_lora, int64_t inter, int64_t moe_inter, int64_t experts, int64_t topk,
-           int64_t shared, int64_t n_group, int64_t topk_group, int64_t first_dense,
-           double scaling, double eps, double theta, const ojson& rope_scaling, int64_t max_pos,
-           int64_t vocab, int64_t bos, int64_t eos) {
+           int64_t shared, int64_t n_group, int64_t topk_group, int64_t first_dense, double scaling,
+           double eps, double theta, const ojson& rope_scaling, int64_t max_pos, int64_t vocab,
+           int64_t bos, int64_t eos) {
   return {{"architectures", {"DeepseekV3ForCausalLM"}},
           {"model_type", type},
           {"vocab_size", vocab},

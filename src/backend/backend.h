@@ -62,8 +62,8 @@ class Backend {
                       int64_t heads, int64_t nope_dim) = 0;
   // Writes each new token's cache entry: rms_norm(ckv[:, :r]) | rope(ckv[:, r:]) at its slot.
   virtual void mla_cache_write(const Tensor& ckv, const Tensor& norm_w, float eps,
-                               const Tensor& positions, const Tensor& slots,
-                               const RopeParams& rope, const Tensor& cache) = 0;
+                               const Tensor& positions, const Tensor& slots, const RopeParams& rope,
+                               const Tensor& cache) = 0;
   // Attention of every new token over its sequence's cached latents (prefix + itself).
   virtual void mla_attention(const MlaParams& p) = 0;
 

@@ -57,11 +57,11 @@ struct RouterParams {
 };
 
 struct ExpertParams {
-  Tensor x;        // [T, H]
-  Tensor ids;      // I32 [T, k] global expert ids (-1: none)
-  Tensor weights;  // f32 [T, k]
-  Tensor gate_up;  // [E_local, 2I, H]: gate rows then up rows
-  Tensor down;     // [E_local, H, I]
+  Tensor x;                  // [T, H]
+  Tensor ids;                // I32 [T, k] global expert ids (-1: none)
+  Tensor weights;            // f32 [T, k]
+  Tensor gate_up;            // [E_local, 2I, H]: gate rows then up rows
+  Tensor down;               // [E_local, H, I]
   int64_t first_expert = 0;  // global id of local expert 0 (expert parallelism)
   Tensor out;                // [T, H], overwritten
 };

@@ -7,7 +7,8 @@
 namespace duet {
 
 TEST(DType, Bf16RoundTripsExactValues) {
-  for (float v : {0.0f, 1.0f, -2.5f, 3.140625f, 65280.0f}) EXPECT_EQ(bf16_to_f32(f32_to_bf16(v)), v);
+  for (float v : {0.0f, 1.0f, -2.5f, 3.140625f, 65280.0f})
+    EXPECT_EQ(bf16_to_f32(f32_to_bf16(v)), v);
 }
 
 TEST(DType, Bf16RoundsToNearestEven) {

@@ -31,11 +31,11 @@ template <typename... Args>
 }  // namespace duet
 
 // Internal invariant: a violation is a bug in duet, reported with its location.
-#define DUET_CHECK(cond, ...)                                                                \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
-      throw ::duet::Error(::duet::str_cat("internal error at ", __FILE__, ":", __LINE__,   \
-                                          ": check failed: " #cond " " __VA_OPT__(, )       \
-                                              __VA_ARGS__));                                 \
-    }                                                                                        \
+#define DUET_CHECK(cond, ...)                                                            \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      throw ::duet::Error(::duet::str_cat("internal error at ", __FILE__, ":", __LINE__, \
+                                          ": check failed: " #cond " " __VA_OPT__(, )    \
+                                              __VA_ARGS__));                             \
+    }                                                                                    \
   } while (0)

@@ -88,7 +88,9 @@ bool Flags::parse(const std::vector<std::string>& args) {
     }
     f.set = true;
     switch (f.kind) {
-      case Kind::kString: *static_cast<std::string*>(f.target) = value; break;
+      case Kind::kString:
+        *static_cast<std::string*>(f.target) = value;
+        break;
       case Kind::kInt: {
         int64_t v = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
@@ -111,7 +113,8 @@ bool Flags::parse(const std::vector<std::string>& args) {
         list->push_back(value);
         break;
       }
-      case Kind::kBool: break;
+      case Kind::kBool:
+        break;
     }
   }
   return true;
@@ -125,8 +128,10 @@ std::string Flags::help() const {
     std::string left = "  --" + name;
     if (f.kind != Kind::kBool) left += " VALUE";
     os << left;
-    if (left.size() < 28) os << std::string(28 - left.size(), ' ');
-    else os << "\n" << std::string(28, ' ');
+    if (left.size() < 28)
+      os << std::string(28 - left.size(), ' ');
+    else
+      os << "\n" << std::string(28, ' ');
     os << f.help;
     if (!f.def.empty()) os << " [default: " << f.def << "]";
     os << "\n";

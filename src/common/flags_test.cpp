@@ -13,8 +13,8 @@ TEST(Flags, ParsesAllKinds) {
   auto& t = f.add_double("temperature", 1.0, "temp");
   auto& b = f.add_bool("json", "json output");
   auto& l = f.add_list("prompt", "prompt");
-  ASSERT_TRUE(f.parse({"--model", "m", "--max-tokens=5", "--temperature", "0", "--json",
-                       "--prompt", "a", "--prompt=b"}));
+  ASSERT_TRUE(f.parse({"--model", "m", "--max-tokens=5", "--temperature", "0", "--json", "--prompt",
+                       "a", "--prompt=b"}));
   EXPECT_EQ(s, "m");
   EXPECT_EQ(n, 5);
   EXPECT_EQ(t, 0.0);

@@ -23,7 +23,9 @@ ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit)
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::update(uint64_t done) {
   done_ = done;

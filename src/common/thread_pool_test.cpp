@@ -28,9 +28,10 @@ TEST(ThreadPool, ParallelForCoversRange) {
 
 TEST(ThreadPool, PropagatesExceptions) {
   ThreadPool pool(2);
-  EXPECT_THROW(pool.run(10, [](int64_t i) {
-    if (i == 5) throw std::runtime_error("boom");
-  }),
+  EXPECT_THROW(pool.run(10,
+                        [](int64_t i) {
+                          if (i == 5) throw std::runtime_error("boom");
+                        }),
                std::runtime_error);
   std::atomic<int> n{0};
   pool.run(10, [&](int64_t) { n++; });

@@ -45,7 +45,8 @@ bool get_bool(const json& j, const char* key, bool def, const std::string& src) 
   return it->get<bool>();
 }
 
-std::string get_str(const json& j, const char* key, const std::string& def, const std::string& src) {
+std::string get_str(const json& j, const char* key, const std::string& def,
+                    const std::string& src) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
   if (!it->is_string()) fail(src, ": field '", key, "' must be a string, got ", it->dump());
@@ -174,13 +175,20 @@ ModelConfig parse_model_config(const json& root, const std::string& src) {
   // noaux_tc); V2 defaults to softmax + greedy and never normalises the top-k weights.
   const std::string scoring = get_str(*j, "scoring_func", c.is_v2 ? "softmax" : "sigmoid", src);
   const std::string method = get_str(*j, "topk_method", c.is_v2 ? "greedy" : "noaux_tc", src);
-  if (scoring == "sigmoid") c.scoring_func = ScoringFunc::kSigmoid;
-  else if (scoring == "softmax") c.scoring_func = ScoringFunc::kSoftmax;
-  else fail(src, ": scoring_func '", scoring, "' is not supported (sigmoid or softmax)");
-  if (method == "noaux_tc") c.topk_method = TopkMethod::kNoauxTc;
-  else if (method == "greedy") c.topk_method = TopkMethod::kGreedy;
-  else if (method == "group_limited_greedy") c.topk_method = TopkMethod::kGroupLimitedGreedy;
-  else fail(src, ": topk_method '", method, "' is not supported");
+  if (scoring == "sigmoid")
+    c.scoring_func = ScoringFunc::kSigmoid;
+  else if (scoring == "softmax")
+    c.scoring_func = ScoringFunc::kSoftmax;
+  else
+    fail(src, ": scoring_func '", scoring, "' is not supported (sigmoid or softmax)");
+  if (method == "noaux_tc")
+    c.topk_method = TopkMethod::kNoauxTc;
+  else if (method == "greedy")
+    c.topk_method = TopkMethod::kGreedy;
+  else if (method == "group_limited_greedy")
+    c.topk_method = TopkMethod::kGroupLimitedGreedy;
+  else
+    fail(src, ": topk_method '", method, "' is not supported");
   if (c.is_v2) {
     c.norm_topk_prob = false;  // HF's V2 router ignores norm_topk_prob
     c.routed_scaling_factor = get_num<double>(*j, "routed_scaling_factor", 1.0, src);

@@ -21,7 +21,7 @@ struct RopeConfig {
   double factor = 1.0;
   double beta_fast = 32.0;
   double beta_slow = 1.0;
-  double mscale = 0.0;          // 0: absent (transformers then uses get_mscale(factor))
+  double mscale = 0.0;  // 0: absent (transformers then uses get_mscale(factor))
   double mscale_all_dim = 0.0;
   int64_t original_max_position_embeddings = 4096;
 };

@@ -11,21 +11,26 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/log.h"
 #include "engine/batch_builder.h"
 #include "engine/output_text.h"
 #include "engine/request.h"
 #include "engine/runtime.h"
-#include "common/log.h"
 
 namespace duet {
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::kNone: return "";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kAbort: return "abort";
-    case FinishReason::kError: return "error";
+    case FinishReason::kNone:
+      return "";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kAbort:
+      return "abort";
+    case FinishReason::kError:
+      return "error";
   }
   return "";
 }
@@ -63,7 +68,8 @@ class EngineImpl final : public Engine {
     if (rt_.tokenizer()) {
       req->detok = std::make_unique<IncrementalDetokenizer>(*rt_.tokenizer(),
                                                             req->params.skip_special_tokens);
-      for (const auto& s : req->params.stop) req->max_stop_len = std::max(req->max_stop_len, s.size());
+      for (const auto& s : req->params.stop)
+        req->max_stop_len = std::max(req->max_stop_len, s.size());
     } else if (!req->params.stop.empty()) {
       fail("stop strings need a tokenizer, and this checkpoint has none");
     }
@@ -193,9 +199,9 @@ class EngineImpl final : public Engine {
     std::string stop_reason;
     const auto& eos = rt_.config().eos_token_ids;
     const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end();
-    const bool is_stop_id = std::find(req.params.stop_token_ids.begin(),
-                                      req.params.stop_token_ids.end(), token) !=
-                            req.params.stop_token_ids.end();
+    const bool is_stop_id =
+        std::find(req.params.stop_token_ids.begin(), req.params.stop_token_ids.end(), token) !=
+        req.params.stop_token_ids.end();
     if ((is_eos && !req.params.ignore_eos) || is_stop_id) reason = FinishReason::kStop;
     // Text and stop strings.
     if (req.detok) {

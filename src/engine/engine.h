@@ -30,9 +30,9 @@ struct TokenLogprob {
 
 struct RequestOutput {
   int64_t request_id = 0;
-  std::vector<int32_t> token_ids;  // tokens generated since the previous output
-  std::string text;                // their text (empty when the model has no tokenizer);
-                                   // never a partial UTF-8 sequence, never past a stop string
+  std::vector<int32_t> token_ids;      // tokens generated since the previous output
+  std::string text;                    // their text (empty when the model has no tokenizer);
+                                       // never a partial UTF-8 sequence, never past a stop string
   std::vector<TokenLogprob> logprobs;  // one per token in token_ids, when requested
   bool finished = false;
   FinishReason finish_reason = FinishReason::kNone;
@@ -47,7 +47,7 @@ using OutputCallback = std::function<void(const RequestOutput&)>;
 
 struct EngineOptions {
   std::string model_dir;
-  std::string device;  // "", "cpu", "cuda"
+  std::string device;   // "", "cpu", "cuda"
   int64_t threads = 0;  // CPU threads (0: all cores)
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;  // per-step token budget (chunked prefill)
@@ -67,7 +67,7 @@ struct EngineStats {
   int64_t running = 0, waiting = 0;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0;  // free includes cached-but-unused blocks
   int64_t kv_tokens_capacity = 0;
-  int64_t prompt_tokens = 0, generation_tokens = 0;  // totals since start
+  int64_t prompt_tokens = 0, generation_tokens = 0;         // totals since start
   int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // in tokens
   int64_t preemptions = 0;
   int64_t steps = 0;
@@ -79,7 +79,7 @@ class Engine {
   virtual ~Engine() = default;
 
   virtual const ModelConfig& model_config() const = 0;
-  virtual const Tokenizer* tokenizer() const = 0;  // nullptr when the checkpoint has none
+  virtual const Tokenizer* tokenizer() const = 0;       // nullptr when the checkpoint has none
   virtual SamplingParams default_sampling() const = 0;  // from generation_config.json
   virtual int64_t max_model_len() const = 0;
   virtual std::vector<int64_t> eos_token_ids() const = 0;

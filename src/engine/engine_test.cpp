@@ -23,7 +23,7 @@ struct Result {
 const std::string kFixture = "tests/data/golden/v3-yarn";
 
 std::unique_ptr<Engine> make_engine(int64_t budget = 2048, int64_t kv_tokens = 0,
-                                     int64_t max_seqs = 64) {
+                                    int64_t max_seqs = 64) {
   EngineOptions o;
   o.model_dir = kFixture;
   o.device = "cpu";
@@ -84,7 +84,8 @@ TEST_F(EngineGolden, BatchingAndChunkingNeverChangeGreedyTokens) {
   std::vector<SamplingParams> params(prompts_.size(), greedy(n));
   auto e = make_engine();
   std::vector<Result> alone;
-  for (size_t i = 0; i < prompts_.size(); ++i) alone.push_back(run(*e, {prompts_[i]}, {params[i]})[0]);
+  for (size_t i = 0; i < prompts_.size(); ++i)
+    alone.push_back(run(*e, {prompts_[i]}, {params[i]})[0]);
   expect_matches_hf(alone);
   auto batched = run(*make_engine(), prompts_, params);
   auto chunked = run(*make_engine(/*budget=*/5), prompts_, params);

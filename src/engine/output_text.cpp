@@ -4,9 +4,8 @@ namespace duet {
 
 StopMatch append_text(Request& req, const std::string& piece) {
   StopMatch m;
-  const size_t searched = req.held_text.size() >= req.max_stop_len
-                              ? req.held_text.size() - req.max_stop_len + 1
-                              : 0;
+  const size_t searched =
+      req.held_text.size() >= req.max_stop_len ? req.held_text.size() - req.max_stop_len + 1 : 0;
   req.held_text += piece;
   size_t best = std::string::npos;
   for (const auto& s : req.params.stop) {

@@ -33,8 +33,7 @@ Runtime::Runtime(const EngineOptions& o) {
   } else {
     // CPU: a quarter of physical memory, but no more than every sequence at full length.
     const int64_t by_memory = physical_memory_bytes() / 4 / static_cast<int64_t>(block_bytes);
-    const int64_t by_demand =
-        o.max_num_seqs * ((max_model_len_ + kKvBlockSize - 1) / kKvBlockSize);
+    const int64_t by_demand = o.max_num_seqs * ((max_model_len_ + kKvBlockSize - 1) / kKvBlockSize);
     blocks = std::max<int64_t>(1, std::min(by_memory, by_demand));
   }
   cache_ = std::make_unique<LatentCache>(*model_.backend, model_.config, blocks);
@@ -51,7 +50,8 @@ void Runtime::validate(const std::vector<int32_t>& prompt, const SamplingParams&
          " tokens, including at least one generated token");
   for (int32_t id : prompt)
     if (id < 0 || id >= model_.config.vocab_size)
-      fail("prompt token id ", id, " is outside the vocabulary (0..", model_.config.vocab_size - 1, ")");
+      fail("prompt token id ", id, " is outside the vocabulary (0..", model_.config.vocab_size - 1,
+           ")");
   params.validate(model_.config.vocab_size);
   if (!scheduler_->fits_pool(n + 1))
     fail("the prompt needs ", n + 1, " KV slots but the whole cache holds ",

@@ -9,11 +9,11 @@
 namespace duet {
 
 struct SamplingParams {
-  float temperature = 1.0f;  // 0: greedy (ties to the lowest id)
-  float top_p = 1.0f;        // (0, 1]
-  int32_t top_k = 0;         // 0 or -1: off
-  float min_p = 0.0f;        // [0, 1]
-  std::optional<uint64_t> seed;  // reproducible regardless of batch composition
+  float temperature = 1.0f;         // 0: greedy (ties to the lowest id)
+  float top_p = 1.0f;               // (0, 1]
+  int32_t top_k = 0;                // 0 or -1: off
+  float min_p = 0.0f;               // [0, 1]
+  std::optional<uint64_t> seed;     // reproducible regardless of batch composition
   float repetition_penalty = 1.0f;  // > 0; 1: off
   float frequency_penalty = 0.0f;   // [-2, 2]
   float presence_penalty = 0.0f;    // [-2, 2]

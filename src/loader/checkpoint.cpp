@@ -21,7 +21,8 @@ Checkpoint Checkpoint::open(const std::string& dir, const std::string& prefix) {
     auto it = by_file.find(file);
     if (it != by_file.end()) return it->second;
     const std::string path = path_join(dir, file);
-    if (!file_exists(path)) fail(index_path, ": weight_map names '", file, "', which does not exist");
+    if (!file_exists(path))
+      fail(index_path, ": weight_map names '", file, "', which does not exist");
     std::shared_ptr<SafetensorsFile> f = SafetensorsFile::open(path);
     by_file[file] = f;
     ck.files_.push_back(f);
@@ -37,7 +38,8 @@ Checkpoint Checkpoint::open(const std::string& dir, const std::string& prefix) {
     auto wm = index.find("weight_map");
     if (wm == index.end() || !wm->is_object()) fail(index_path, ": missing 'weight_map' object");
     for (auto it = wm->begin(); it != wm->end(); ++it) {
-      if (!it.value().is_string()) fail(index_path, ": weight_map['", it.key(), "'] is not a file name");
+      if (!it.value().is_string())
+        fail(index_path, ": weight_map['", it.key(), "'] is not a file name");
       const std::string file = it.value().get<std::string>();
       if (file.find('/') != std::string::npos || file == "..")
         fail(index_path, ": weight_map file '", file, "' is not a plain file name");
@@ -48,15 +50,16 @@ Checkpoint Checkpoint::open(const std::string& dir, const std::string& prefix) {
     }
   } else {
     const std::string single = path_join(dir, "model.safetensors");
-    if (!file_exists(single))
-      fail(dir, ": no model.safetensors or model.safetensors.index.json");
+    if (!file_exists(single)) fail(dir, ": no model.safetensors or model.safetensors.index.json");
     auto f = open_file("model.safetensors");
     for (const auto& t : f->tensors()) ck.entries_[t.name] = Entry{f.get(), &t};
   }
   return ck;
 }
 
-bool Checkpoint::has(const std::string& name) const { return entries_.count(prefix_ + name) > 0; }
+bool Checkpoint::has(const std::string& name) const {
+  return entries_.count(prefix_ + name) > 0;
+}
 
 const Checkpoint::Entry& Checkpoint::entry(const std::string& name) const {
   auto it = entries_.find(prefix_ + name);
@@ -64,7 +67,9 @@ const Checkpoint::Entry& Checkpoint::entry(const std::string& name) const {
   return it->second;
 }
 
-const TensorInfo& Checkpoint::info(const std::string& name) const { return *entry(name).info; }
+const TensorInfo& Checkpoint::info(const std::string& name) const {
+  return *entry(name).info;
+}
 
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;

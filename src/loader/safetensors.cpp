@@ -39,10 +39,10 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 // Bytes per element of every dtype safetensors defines (sub-byte types are refused).
 static int64_t header_dtype_size(const std::string& d) {
   static const std::map<std::string, int64_t> sizes = {
-      {"BOOL", 1}, {"U8", 1},      {"I8", 1},          {"F8_E4M3", 1},     {"F8_E5M2", 1},
-      {"F8_E8M0", 1}, {"F8_E4M3FNUZ", 1}, {"F8_E5M2FNUZ", 1}, {"I16", 2}, {"U16", 2},
-      {"F16", 2},  {"BF16", 2},    {"I32", 4},         {"U32", 4},         {"F32", 4},
-      {"I64", 8},  {"U64", 8},     {"F64", 8},         {"C64", 8}};
+      {"BOOL", 1},    {"U8", 1},          {"I8", 1},          {"F8_E4M3", 1}, {"F8_E5M2", 1},
+      {"F8_E8M0", 1}, {"F8_E4M3FNUZ", 1}, {"F8_E5M2FNUZ", 1}, {"I16", 2},     {"U16", 2},
+      {"F16", 2},     {"BF16", 2},        {"I32", 4},         {"U32", 4},     {"F32", 4},
+      {"I64", 8},     {"U64", 8},         {"F64", 8},         {"C64", 8}};
   auto it = sizes.find(d);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -108,8 +108,8 @@ std::vector<TensorInfo> parse_safetensors_header(std::string_view header, uint64
   uint64_t pos = 0;
   for (const TensorInfo* t : order) {
     if (t->begin < pos)
-      fail(path, ": tensor '", t->name, "' overlaps the tensor before it (offset ", t->begin,
-           " < ", pos, ")");
+      fail(path, ": tensor '", t->name, "' overlaps the tensor before it (offset ", t->begin, " < ",
+           pos, ")");
     if (t->begin > pos)
       fail(path, ": bytes ", pos, "..", t->begin, " before tensor '", t->name,
            "' belong to no tensor");

@@ -56,19 +56,24 @@ class LoaderTest : public ::testing::Test {
 };
 
 TEST_F(LoaderTest, RoundTripsThroughWriterWithConversions) {
-  std::vector<TensorSpec> specs = {{"a", DType::kF32, {2, 3}}, {"b", DType::kBF16, {4}},
-                                   {"scalar", DType::kF32, {}}, {"empty", DType::kBF16, {0, 5}}};
-  write_checkpoint(dir_.string(), specs, [&](size_t i, uint8_t* dst) {
-    if (i == 0) {
-      auto* f = reinterpret_cast<float*>(dst);
-      for (int k = 0; k < 6; ++k) f[k] = 0.5f * static_cast<float>(k);
-    } else if (i == 1) {
-      auto* h = reinterpret_cast<uint16_t*>(dst);
-      for (int k = 0; k < 4; ++k) h[k] = f32_to_bf16(static_cast<float>(k) - 1.5f);
-    } else if (i == 2) {
-      *reinterpret_cast<float*>(dst) = 7.0f;
-    }
-  }, 1 << 20);
+  std::vector<TensorSpec> specs = {{"a", DType::kF32, {2, 3}},
+                                   {"b", DType::kBF16, {4}},
+                                   {"scalar", DType::kF32, {}},
+                                   {"empty", DType::kBF16, {0, 5}}};
+  write_checkpoint(
+      dir_.string(), specs,
+      [&](size_t i, uint8_t* dst) {
+        if (i == 0) {
+          auto* f = reinterpret_cast<float*>(dst);
+          for (int k = 0; k < 6; ++k) f[k] = 0.5f * static_cast<float>(k);
+        } else if (i == 1) {
+          auto* h = reinterpret_cast<uint16_t*>(dst);
+          for (int k = 0; k < 4; ++k) h[k] = f32_to_bf16(static_cast<float>(k) - 1.5f);
+        } else if (i == 2) {
+          *reinterpret_cast<float*>(dst) = 7.0f;
+        }
+      },
+      1 << 20);
   Checkpoint ck = Checkpoint::open(dir_.string());
   std::vector<float> a(6);
   ck.read("a", {2, 3}, DType::kF32, a.data());
@@ -88,10 +93,13 @@ TEST_F(LoaderTest, RoundTripsThroughWriterWithConversions) {
 TEST_F(LoaderTest, ShardsGoThroughWeightMap) {
   std::vector<TensorSpec> specs;
   for (int i = 0; i < 5; ++i) specs.push_back({"t" + std::to_string(i), DType::kF32, {256}});
-  write_checkpoint(dir_.string(), specs, [&](size_t i, uint8_t* dst) {
-    auto* f = reinterpret_cast<float*>(dst);
-    for (int k = 0; k < 256; ++k) f[k] = static_cast<float>(i);
-  }, 2048);  // two tensors per shard
+  write_checkpoint(
+      dir_.string(), specs,
+      [&](size_t i, uint8_t* dst) {
+        auto* f = reinterpret_cast<float*>(dst);
+        for (int k = 0; k < 256; ++k) f[k] = static_cast<float>(i);
+      },
+      2048);  // two tensors per shard
   EXPECT_TRUE(file_exists(path("model.safetensors.index.json")));
   EXPECT_TRUE(file_exists(path("model-00003-of-00003.safetensors")));
   Checkpoint ck = Checkpoint::open(dir_.string());
@@ -101,14 +109,17 @@ TEST_F(LoaderTest, ShardsGoThroughWeightMap) {
 }
 
 TEST_F(LoaderTest, PrefixIsAddedToNames) {
-  write_checkpoint(dir_.string(), {{"language_model.x", DType::kF32, {1}}},
-                   [](size_t, uint8_t* d) { *reinterpret_cast<float*>(d) = 3; }, 1 << 20);
+  write_checkpoint(
+      dir_.string(), {{"language_model.x", DType::kF32, {1}}},
+      [](size_t, uint8_t* d) { *reinterpret_cast<float*>(d) = 3; }, 1 << 20);
   Checkpoint ck = Checkpoint::open(dir_.string(), "language_model.");
   EXPECT_TRUE(ck.has("x"));
   EXPECT_FALSE(ck.has("language_model.x"));
 }
 
-TEST_F(LoaderTest, TruncatedFile) { expect_error(raw("t.safetensors", "", 0, 0).substr(0), {}); }
+TEST_F(LoaderTest, TruncatedFile) {
+  expect_error(raw("t.safetensors", "", 0, 0).substr(0), {});
+}
 
 TEST_F(LoaderTest, FileShorterThanLengthField) {
   write_file(path("short.safetensors"), std::string(5, '\0'));
@@ -124,9 +135,9 @@ TEST_F(LoaderTest, InvalidJsonHeader) {
 }
 
 TEST_F(LoaderTest, OffsetsOutOfRange) {
-  expect_error(raw("o.safetensors",
-                   R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
-               {"o.safetensors", "'w'", "past the end"});
+  expect_error(
+      raw("o.safetensors", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
+      {"o.safetensors", "'w'", "past the end"});
 }
 
 TEST_F(LoaderTest, OverlappingOffsets) {
@@ -138,29 +149,32 @@ TEST_F(LoaderTest, OverlappingOffsets) {
 }
 
 TEST_F(LoaderTest, BytesNotMatchingShape) {
-  expect_error(raw("s.safetensors", R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", 8),
-               {"s.safetensors", "'w'", "needs 6"});
+  expect_error(
+      raw("s.safetensors", R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", 8),
+      {"s.safetensors", "'w'", "needs 6"});
 }
 
 TEST_F(LoaderTest, HolesInBuffer) {
-  expect_error(raw("hole.safetensors",
-                   R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
-               {"hole.safetensors", "belong to no tensor"});
+  expect_error(
+      raw("hole.safetensors", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+      {"hole.safetensors", "belong to no tensor"});
 }
 
 TEST_F(LoaderTest, BadFieldTypes) {
   expect_error(raw("d.safetensors", R"({"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}})", 4),
                {"unknown dtype 'Q9'"});
-  expect_error(raw("e.safetensors", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
-               {"'w'", "non-integer"});
+  expect_error(
+      raw("e.safetensors", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
+      {"'w'", "non-integer"});
   expect_error(raw("f.safetensors", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4),
                {"data_offsets"});
   expect_error(raw("g.safetensors", R"([1,2])", 0), {"header does not start"});
 }
 
 TEST_F(LoaderTest, MissingTensorAndWrongShape) {
-  write_checkpoint(dir_.string(), {{"w", DType::kF32, {2, 2}}},
-                   [](size_t, uint8_t* d) { std::fill(d, d + 16, 0); }, 1 << 20);
+  write_checkpoint(
+      dir_.string(), {{"w", DType::kF32, {2, 2}}},
+      [](size_t, uint8_t* d) { std::fill(d, d + 16, 0); }, 1 << 20);
   Checkpoint ck = Checkpoint::open(dir_.string());
   float buf[4];
   try {
@@ -179,8 +193,9 @@ TEST_F(LoaderTest, MissingTensorAndWrongShape) {
 }
 
 TEST_F(LoaderTest, QuantisedTensorsAreRefused) {
-  write_checkpoint(dir_.string(), {{"w", DType::kF8E4M3, {4}}},
-                   [](size_t, uint8_t* d) { std::fill(d, d + 4, 0); }, 1 << 20);
+  write_checkpoint(
+      dir_.string(), {{"w", DType::kF8E4M3, {4}}},
+      [](size_t, uint8_t* d) { std::fill(d, d + 4, 0); }, 1 << 20);
   Checkpoint ck = Checkpoint::open(dir_.string());
   float buf[4];
   try {
@@ -200,7 +215,9 @@ TEST_F(LoaderTest, IndexNamingMissingShard) {
   EXPECT_THROW(Checkpoint::open(dir_.string()), Error);
 }
 
-TEST_F(LoaderTest, EmptyDirectory) { EXPECT_THROW(Checkpoint::open(dir_.string()), Error); }
+TEST_F(LoaderTest, EmptyDirectory) {
+  EXPECT_THROW(Checkpoint::open(dir_.string()), Error);
+}
 
 }  // namespace
 }  // namespace duet

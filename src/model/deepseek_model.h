@@ -1,7 +1,8 @@
 // The DeepSeek-V3-family forward pass (V3/R1, Kimi K2/K2.5, Moonlight, V2), written once
-// against the Backend interface. One call runs one step over a ForwardBatch: every new token's
-// latent is written into the cache, attention reads keys back from it, and logits are produced
-// for the requested rows.
+// against the Backend interface. It is exposed as per-layer stages over a MicroBatch so that the
+// parallel executor (exec/) can put communication between them (MoE gather/scatter across DP
+// ranks, attention-TP all-reduce) and interleave two micro-batches; forward() chains the stages
+// for a single rank.
 #pragma once
 
 #include <vector>
@@ -15,35 +16,66 @@
 
 namespace duet {
 
+// Everything one micro-batch needs during a step: its own metadata and activation buffers, so
+// that nothing one micro-batch uses can be overwritten by the other.
+struct MicroBatch {
+  const ForwardBatch* batch = nullptr;
+  int64_t num_tokens = 0;
+  Tensor hidden;    // [T, H] residual stream
+  Tensor normed;    // [T, H] input of the next sublayer
+  Tensor sub_out;   // [T, H] attention output (partial under attention TP)
+  Tensor ffn_out;   // [T, H] feed-forward output (partial while MoE sums are pending)
+  // Per-step metadata (backend memory) and host mirrors.
+  Tensor ids, positions, slots, q_start, kv_len, decode, block_table;
+  std::vector<int32_t> h_q_start, h_kv_len, h_decode;
+  int64_t num_seqs = 0;
+  // Workspace slots, grow-only.
+  std::vector<DeviceBuffer> buffers;
+  Tensor scratch(Backend& be, size_t slot, DType dtype, int64_t rows, int64_t cols);
+};
+
 class DeepseekModel {
  public:
   DeepseekModel(const ModelConfig& config, Backend& backend, ModelWeights weights);
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() const { return be_; }
+  const ModelWeights& weights() const { return w_; }
+  bool is_moe(int64_t layer) const { return w_.layers[layer].moe; }
 
-  // Runs one step. logits (host) receives [batch.logit_rows.size(), vocab_size] f32.
+  // Single-rank step: every stage in order. logits (host) receives
+  // [batch.logit_rows.size(), vocab_size] f32.
   void forward(const ForwardBatch& batch, LatentCache& cache, std::vector<float>& logits);
 
- private:
-  struct Workspace;  // activation buffers, grown to the largest batch seen
-  void attention(int64_t layer, const Tensor& x, const Tensor& out, LatentCache& cache);
-  void feed_forward(int64_t layer, const Tensor& x, const Tensor& out);
-  Tensor scratch(size_t slot, DType dtype, int64_t rows, int64_t cols);
-  Tensor upload_i32(size_t slot, const std::vector<int32_t>& v, int64_t rows, int64_t cols);
+  // ---- stages (each acts on one micro-batch)
+  // Uploads metadata, embeds the tokens and applies layer 0's input norm.
+  void begin(MicroBatch& mb, const ForwardBatch& batch);
+  // Attention of layer l: normed -> sub_out (this rank's heads only).
+  void attention(MicroBatch& mb, int64_t l, LatentCache& cache);
+  // hidden += sub_out; normed = post-attention norm of hidden.
+  void post_attention(MicroBatch& mb, int64_t l);
+  // Dense MLP of layer l: normed -> ffn_out.
+  void dense_mlp(MicroBatch& mb, int64_t l);
+  // Router and this rank's routed experts over x (any rows, e.g. gathered from every DP rank):
+  // out = sum over the local experts each row selected. valid (I32 [rows], may be empty) marks
+  // pad rows that select no expert. expert_counts, when given, accumulates real rows per expert.
+  void routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, const Tensor& valid,
+                      const Tensor& out, std::vector<int64_t>* expert_counts = nullptr);
+  // ffn_out += shared experts of normed (local tokens).
+  void shared_experts(MicroBatch& mb, int64_t l);
+  // hidden += ffn_out; normed = next layer's input norm (or the final norm) of hidden.
+  void finish_layer(MicroBatch& mb, int64_t l);
+  // LM head over batch.logit_rows of normed.
+  void logits(MicroBatch& mb, std::vector<float>& out);
 
+ private:
   ModelConfig config_;
   Backend& be_;
   ModelWeights w_;
   RopeTables rope_tables_;
   DeviceBuffer inv_freq_buf_;
   RopeParams rope_;
-  std::vector<DeviceBuffer> buffers_;  // workspace slots, grow-only
-
-  // Per-step metadata (device) and host mirrors.
-  Tensor ids_, positions_, slots_, q_start_, kv_len_, decode_, block_table_;
-  std::vector<int32_t> h_q_start_, h_kv_len_, h_decode_;
-  int64_t num_seqs_ = 0;
+  MicroBatch single_;  // workspace of forward()
 };
 
 }  // namespace duet

@@ -14,7 +14,9 @@ int32_t argmax(const float* v, int64_t n) {
 
 namespace {
 
-int64_t blocks_for(int64_t tokens) { return (tokens + kKvBlockSize - 1) / kKvBlockSize; }
+int64_t blocks_for(int64_t tokens) {
+  return (tokens + kKvBlockSize - 1) / kKvBlockSize;
+}
 
 SeqInBatch whole_sequence(int64_t num_cached, int64_t num_new, bool decode, int64_t blocks) {
   SeqInBatch s;
@@ -41,8 +43,7 @@ std::vector<float> ReferenceRunner::prompt_logits(const std::vector<int32_t>& id
   return logits;
 }
 
-std::vector<int32_t> ReferenceRunner::greedy(const std::vector<int32_t>& prompt,
-                                             int64_t max_tokens,
+std::vector<int32_t> ReferenceRunner::greedy(const std::vector<int32_t>& prompt, int64_t max_tokens,
                                              const std::vector<int64_t>& eos_ids,
                                              bool full_recompute) {
   const int64_t V = model_.config().vocab_size;
@@ -55,7 +56,8 @@ std::vector<int32_t> ReferenceRunner::greedy(const std::vector<int32_t>& prompt,
     ForwardBatch b;
     if (full_recompute || cached == 0) {
       b.token_ids = seq;
-      b.seqs.push_back(whole_sequence(0, static_cast<int64_t>(seq.size()), false, cache.num_blocks()));
+      b.seqs.push_back(
+          whole_sequence(0, static_cast<int64_t>(seq.size()), false, cache.num_blocks()));
     } else {
       b.token_ids = {seq.back()};
       b.seqs.push_back(whole_sequence(cached, 1, true, cache.num_blocks()));

@@ -7,7 +7,9 @@ namespace duet {
 
 namespace {
 // yarn's mscale: 0.1 * m * ln(s) + 1 for s > 1.
-double get_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
+double get_mscale(double scale, double m) {
+  return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
 }  // namespace
 
 RopeTables compute_rope(const ModelConfig& c) {

@@ -2,7 +2,9 @@
 
 namespace duet {
 
-std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
+std::string layer_prefix(int64_t layer) {
+  return "model.layers." + std::to_string(layer) + ".";
+}
 
 std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
   const int64_t H = c.hidden_size, heads = c.num_attention_heads;
@@ -23,14 +25,15 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
     }
     s.push_back({p + "self_attn.kv_a_proj_with_mqa.weight", bf16, {r + dr, H}});
     s.push_back({p + "self_attn.kv_a_layernorm.weight", bf16, {r}});
-    s.push_back({p + "self_attn.kv_b_proj.weight", bf16,
-                 {heads * (c.qk_nope_head_dim + c.v_head_dim), r}});
+    s.push_back(
+        {p + "self_attn.kv_b_proj.weight", bf16, {heads * (c.qk_nope_head_dim + c.v_head_dim), r}});
     s.push_back({p + "self_attn.o_proj.weight", bf16, {H, heads * c.v_head_dim}});
     s.push_back({p + "post_attention_layernorm.weight", bf16, {H}});
     if (c.is_moe_layer(l)) {
       const int64_t I = c.moe_intermediate_size;
       s.push_back({p + "mlp.gate.weight", bf16, {c.n_routed_experts, H}});
-      if (!c.is_v2) s.push_back({p + "mlp.gate.e_score_correction_bias", DType::kF32, {c.n_routed_experts}});
+      if (!c.is_v2)
+        s.push_back({p + "mlp.gate.e_score_correction_bias", DType::kF32, {c.n_routed_experts}});
       for (int64_t e = 0; e < c.n_routed_experts; ++e) {
         const std::string ep = p + "mlp.experts." + std::to_string(e) + ".";
         s.push_back({ep + "gate_proj.weight", bf16, {I, H}});

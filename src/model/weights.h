@@ -27,14 +27,29 @@ struct LayerWeights {
   Tensor kv_b;                   // [heads * (dn + dv), r]
   Tensor o_proj;                 // [H, heads * dv]
   bool moe = false;
-  MlpWeights mlp;     // dense layers
-  Tensor router;      // [E, H]
-  Tensor router_bias; // f32 [E] (empty for V2)
+  MlpWeights mlp;          // dense layers
+  Tensor router;           // [E, H]
+  Tensor router_bias;      // f32 [E] (empty for V2)
   Tensor experts_gate_up;  // [E, 2I, H]
   Tensor experts_down;     // [E, H, I]
+  int64_t first_expert = 0;  // global id of local expert 0 (expert parallelism)
   bool has_shared = false;
   MlpWeights shared;  // [2 * I * n_shared, H], [H, I * n_shared]
 };
+
+// Which part of the model one rank holds. Attention heads are split over the attention-TP
+// ranks of a DP group; routed experts over all world ranks, either by expert (ep) or by the
+// intermediate dimension of every expert (tp). Embeddings, norms, dense MLPs, shared experts,
+// the router and the LM head are replicated.
+struct ShardSpec {
+  int64_t attn_tp_rank = 0, attn_tp_size = 1;
+  int64_t moe_rank = 0, moe_size = 1;
+  bool moe_ep = false;
+};
+
+// Throws duet::Error naming what does not divide (heads by tp, experts or expert width by the
+// world size).
+void check_layout(const ModelConfig& c, int64_t dp, int64_t tp, bool moe_ep);
 
 struct ModelWeights {
   Tensor embed;       // [V, H]
@@ -42,11 +57,13 @@ struct ModelWeights {
   Tensor lm_head;     // [V, H] (the embedding when tied)
   std::vector<LayerWeights> layers;
   std::vector<DeviceBuffer> storage;  // owns everything above
+  ShardSpec shard;
 };
 
 // Reads every tensor the config implies, checking names and shapes; progress(done, total) in
 // bytes after each tensor.
 ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& be,
-                          const std::function<void(uint64_t, uint64_t)>& progress = {});
+                          const std::function<void(uint64_t, uint64_t)>& progress = {},
+                          const ShardSpec& shard = {});
 
 }  // namespace duet

@@ -8,7 +8,9 @@
 namespace duet {
 
 namespace {
-int64_t blocks_for(int64_t tokens) { return (tokens + kKvBlockSize - 1) / kKvBlockSize; }
+int64_t blocks_for(int64_t tokens) {
+  return (tokens + kKvBlockSize - 1) / kKvBlockSize;
+}
 }  // namespace
 
 Scheduler::Scheduler(SchedulerConfig config, BlockPool& pool) : config_(config), pool_(pool) {

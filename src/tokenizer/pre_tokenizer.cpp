@@ -53,6 +53,13 @@ void PreTokenizer::add(const nlohmann::json& spec, const std::string& path, bool
     rule.behavior = parse_behavior(spec.value("behavior", nlohmann::json()), path);
     rule.invert = spec.value("invert", false);
     rules_.push_back(std::move(rule));
+  } else if (type == "Digits") {
+    // Hugging Face splits on char::is_numeric (Unicode N*): each digit alone, or digit runs.
+    SplitRule rule;
+    const bool individual = spec.value("individual_digits", false);
+    rule.regex = std::make_unique<Regex>(individual ? R"(\p{N})" : R"(\p{N}+)", false,
+                                         path + ": Digits pattern");
+    rules_.push_back(std::move(rule));
   } else if (type == "ByteLevel") {
     // The byte mapping itself happens inside the BPE model (it works on raw bytes), so a Split
     // after ByteLevel would see different text than in Hugging Face; refuse that order.
@@ -67,7 +74,7 @@ void PreTokenizer::add(const nlohmann::json& spec, const std::string& path, bool
     byte_level_ = true;
   } else {
     fail(path, ": pre_tokenizer type '", type,
-         "' is not supported (supported: Sequence, Split, ByteLevel)");
+         "' is not supported (supported: Sequence, Split, Digits, ByteLevel)");
   }
 }
 

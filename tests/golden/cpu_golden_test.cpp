@@ -37,7 +37,8 @@ TEST_P(CpuGolden, MatchesHuggingFace) {
     const std::vector<float> logits = runner.prompt_logits(p.ids);
     ASSERT_EQ(logits.size(), p.logits.size());
     float worst = 0;
-    for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::abs(logits[i] - p.logits[i]));
+    for (size_t i = 0; i < logits.size(); ++i)
+      worst = std::max(worst, std::abs(logits[i] - p.logits[i]));
     EXPECT_LE(worst, tol) << "max |logit - ref| over every position";
     RecordProperty(g.name + "_p" + std::to_string(pi) + "_max_err", std::to_string(worst));
 
@@ -54,8 +55,8 @@ TEST_P(CpuGolden, MatchesHuggingFace) {
     for (bool full : {false, true}) {
       const auto ours = runner.greedy(p.ids, static_cast<int64_t>(p.greedy.size()), {}, full);
       for (size_t s = 0; s < p.greedy.size() && p.margin[s] > tol; ++s)
-        ASSERT_EQ(ours[s], p.greedy[s]) << (full ? "full recompute" : "cached decode")
-                                        << ", step " << s;
+        ASSERT_EQ(ours[s], p.greedy[s])
+            << (full ? "full recompute" : "cached decode") << ", step " << s;
     }
   }
 }

@@ -61,9 +61,8 @@ void gemm_tile(const Tensor& x, const Tensor& w, const Tensor& y, int64_t t0, in
 
 void gemm(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& y) {
   DUET_CHECK(x.dtype == DType::kF32 && y.dtype == DType::kF32, "cpu gemm: f32 activations");
-  DUET_CHECK(x.cols == w.cols && y.rows == x.rows && y.cols == w.rows, "gemm shapes: x [",
-             x.rows, ",", x.cols, "] w [", w.rows, ",", w.cols, "] y [", y.rows, ",", y.cols,
-             "]");
+  DUET_CHECK(x.cols == w.cols && y.rows == x.rows && y.cols == w.rows, "gemm shapes: x [", x.rows,
+             ",", x.cols, "] w [", w.rows, ",", w.cols, "] y [", y.rows, ",", y.cols, "]");
   const int64_t T = x.rows, N = w.rows;
   if (T == 0 || N == 0) return;
   const int64_t tb = (T + kTokensPerTask - 1) / kTokensPerTask;

@@ -23,7 +23,9 @@ inline float load_bf16(const uint16_t* p) {
 }
 
 #ifdef DUET_CPU_AVX2
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
 inline __m256 load8(const uint16_t* p) {
   __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -32,15 +34,19 @@ inline __m256 load8(const uint16_t* p) {
 inline float reduce8(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);
   __m128 hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);                    // l0+l4, l1+l5, l2+l6, l3+l7
-  __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));    // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
+  __m128 s = _mm_add_ps(lo, hi);                  // l0+l4, l1+l5, l2+l6, l3+l7
+  __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));  // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
   __m128 u = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));
   return _mm_cvtss_f32(u);
 }
 #endif
 
-inline float elem(const float* p, int64_t i) { return p[i]; }
-inline float elem(const uint16_t* p, int64_t i) { return load_bf16(p + i); }
+inline float elem(const float* p, int64_t i) {
+  return p[i];
+}
+inline float elem(const uint16_t* p, int64_t i) {
+  return load_bf16(p + i);
+}
 
 inline float reduce8_scalar(const float* l) {
   return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
@@ -69,7 +75,8 @@ inline void dot_block(const TA* const* a, const TB* const* b, int64_t n, float (
     for (int j = 0; j < NR; ++j) {
       float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       for (int64_t k = 0; k < n8; k += 8)
-        for (int l = 0; l < 8; ++l) lanes[l] = std::fma(elem(a[i], k + l), elem(b[j], k + l), lanes[l]);
+        for (int l = 0; l < 8; ++l)
+          lanes[l] = std::fma(elem(a[i], k + l), elem(b[j], k + l), lanes[l]);
       out[i][j] = reduce8_scalar(lanes);
     }
 #endif
@@ -99,6 +106,8 @@ inline void axpy(float s, const T* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::fma(s, elem(x, i), y[i]);
 }
 
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu(float x) {
+  return x / (1.0f + std::exp(-x));
+}
 
 }  // namespace duet::cpu

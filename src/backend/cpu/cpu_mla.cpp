@@ -99,7 +99,7 @@ void decode_head(const MlaParams& p, int64_t s, int64_t h, std::vector<float>& s
   const int32_t q0 = p.host_q_start[s], q1 = p.host_q_start[s + 1];
   const int32_t* pos = p.positions.ptr<const int32_t>();
   const TW* w_uk = p.kv_b.ptr<const TW>() + h * (dn + dv) * p.kv_b.ld;  // [dn, r]
-  const TW* w_uv = w_uk + dn * p.kv_b.ld;                                // [dv, r]
+  const TW* w_uv = w_uk + dn * p.kv_b.ld;                               // [dv, r]
   scratch.resize(2 * r + static_cast<size_t>(p.host_kv_len[s]));
   float* q_lat = scratch.data();
   float* o_lat = q_lat + r;
@@ -132,13 +132,14 @@ void prefill_seq(ThreadPool& pool, const MlaParams& p, int64_t s, std::vector<fl
   const int32_t* pos = p.positions.ptr<const int32_t>();
   const int64_t width = r + dr;
   latents.resize(static_cast<size_t>(L * width));
-  for (int64_t j = 0; j < L; ++j) std::copy_n(cache_row(p, s, j), width, latents.data() + j * width);
+  for (int64_t j = 0; j < L; ++j)
+    std::copy_n(cache_row(p, s, j), width, latents.data() + j * width);
   Tensor lat = Tensor::matrix(latents.data(), DType::kF32, L, r);
   lat.ld = width;
   // Heads per group so the expanded K/V stay within ~64 MB.
   const int64_t per_head = L * (dn + dv);
-  const int64_t group = std::clamp<int64_t>((int64_t{16} << 20) / std::max<int64_t>(per_head, 1),
-                                            1, p.heads);
+  const int64_t group =
+      std::clamp<int64_t>((int64_t{16} << 20) / std::max<int64_t>(per_head, 1), 1, p.heads);
   for (int64_t h0 = 0; h0 < p.heads; h0 += group) {
     const int64_t h1 = std::min(p.heads, h0 + group);
     kv.resize(static_cast<size_t>(L * (h1 - h0) * (dn + dv)));
@@ -180,8 +181,10 @@ void mla_attention(ThreadPool& pool, const MlaParams& p) {
   pool.run(static_cast<int64_t>(decode_seqs.size()) * H, [&](int64_t task) {
     thread_local std::vector<float> scratch;
     const int64_t s = decode_seqs[task / H], h = task % H;
-    if (p.kv_b.dtype == DType::kBF16) decode_head<uint16_t>(p, s, h, scratch);
-    else decode_head<float>(p, s, h, scratch);
+    if (p.kv_b.dtype == DType::kBF16)
+      decode_head<uint16_t>(p, s, h, scratch);
+    else
+      decode_head<float>(p, s, h, scratch);
   });
   std::vector<float> latents, kv;
   for (int64_t s = 0; s < p.num_seqs; ++s) {

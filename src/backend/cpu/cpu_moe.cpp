@@ -17,9 +17,8 @@ namespace {
 void top_k(const float* v, int64_t n, int64_t k, std::vector<int32_t>& idx) {
   idx.resize(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-    return v[a] != v[b] ? v[a] > v[b] : a < b;
-  });
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int32_t a, int32_t b) { return v[a] != v[b] ? v[a] > v[b] : a < b; });
   idx.resize(static_cast<size_t>(k));
 }
 
