@@ -35,8 +35,8 @@ uint64_t splitmix64(uint64_t x) {
 // 30 GB checkpoint to minutes; the weights only need to be random and well scaled.
 float normal(uint64_t key, uint64_t i) {
   const uint64_t h = splitmix64(key ^ (i * 0xd1b54a32d192ed03ull));
-  const double sum = static_cast<double>((h & 0xffff) + ((h >> 16) & 0xffff) +
-                                         ((h >> 32) & 0xffff) + (h >> 48));
+  const double sum =
+      static_cast<double>((h & 0xffff) + ((h >> 16) & 0xffff) + ((h >> 32) & 0xffff) + (h >> 48));
   // Mean 4 * 32767.5, variance 4 * (65536^2 - 1) / 12.
   return static_cast<float>((sum - 131070.0) / 37837.2);
 }
