@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -62,6 +63,12 @@ std::vector<std::string> run_remote(const std::string& url, const std::string& a
   {
     httplib::Client cli(url);
     cli.set_read_timeout(60);
+    // A server answers 503 while it loads: wait (up to two minutes) until it is healthy.
+    for (int i = 0; i < 600; ++i) {
+      auto h = cli.Get("/health", headers);
+      if (h && h->status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
     auto res = cli.Get("/v1/models", headers);
     if (!res || res->status != 200)
       fail(url, "/v1/models: ",
