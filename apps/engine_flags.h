@@ -23,6 +23,11 @@ struct EngineFlags {
   int64_t* tp;
   std::string* moe;
   bool* tbo;
+  int64_t* tbo_min_tokens_decode;
+  int64_t* tbo_min_tokens_prefill;
+  bool* pad_moe_gather;
+  bool* no_prefill_delayer;
+  double* collective_timeout;
 
   // Options for Engine::create; the model directory falls back to `default_model`.
   EngineOptions options(const std::string& default_model = "") const;

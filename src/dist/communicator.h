@@ -17,10 +17,10 @@ namespace duet {
 
 // One logged collective, for tests that compare the sequences of every rank.
 struct CollectiveRecord {
-  std::string op;                // "all_gather_host", "all_gather_v", ...
-  std::string dtype;             // element type of the activations ("" for host records)
-  std::vector<int64_t> counts;   // rows per rank (or bytes for host records)
-  int64_t width = 0;             // D
+  std::string op;               // "all_gather_host", "all_gather_v", ...
+  std::string dtype;            // element type of the activations ("" for host records)
+  std::vector<int64_t> counts;  // rows per rank (or bytes for host records)
+  int64_t width = 0;            // D
 };
 
 class Communicator {

@@ -35,14 +35,18 @@ class ThreadCommGroup {
     std::vector<int64_t> counts;
     int64_t width = 0;
     DType dtype = DType::kF32;
+    int64_t ld = 0;     // elements between rows of `in` (strided views are honoured)
+    int64_t bytes = 0;  // all_gather_host: record size
   };
   // Posts this rank's slot and waits until every rank has posted; returns all slots. Throws
   // duet::Error on timeout (naming the missing ranks) or when ranks disagree on the op.
   const std::vector<Slot>& arrive(int rank, Slot slot);
   // Waits until every rank has finished reading the slots of the current collective.
   void depart(int rank);
-  // Marks the group failed (a rank raised); every waiter then throws.
+  // Marks the group failed (a rank raised); every waiter then throws. The first reason wins.
   void poison(const std::string& why);
+  // Number of the collective now in progress (0-based), for messages.
+  uint64_t sequence();
 
  private:
   int size_;
@@ -52,9 +56,15 @@ class ThreadCommGroup {
   std::condition_variable cv_;
   std::vector<Slot> slots_;
   int arrived_ = 0, departed_ = 0;
-  uint64_t phase_ = 0;  // increments when a collective completes (both barriers passed)
-  uint64_t seq_ = 0;    // collectives completed, for messages
+  uint64_t phase_ = 0;        // increments when a collective completes (both barriers passed)
+  uint64_t seq_ = 0;          // collectives completed, for messages
+  uint64_t arrive_gen_ = 0;   // increments when every rank has posted (first barrier passed)
+  std::vector<bool> posted_;  // which ranks posted to the current collective
   std::string poisoned_;
+
+  // Checks that every rank posted the same collective; returns "" or a description.
+  std::string mismatch() const;
+  [[noreturn]] void throw_poisoned() const;
 };
 
 }  // namespace duet

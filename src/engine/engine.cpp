@@ -16,6 +16,7 @@
 #include "engine/output_text.h"
 #include "engine/request.h"
 #include "engine/runtime.h"
+#include "sched/prefill_delayer.h"
 
 namespace duet {
 
@@ -39,7 +40,15 @@ namespace {
 
 class EngineImpl final : public Engine {
  public:
-  explicit EngineImpl(const EngineOptions& o) : rt_(o) {}
+  explicit EngineImpl(const EngineOptions& o) : rt_(o), budget_(o.max_num_batched_tokens) {
+    if (o.dp > 1 && o.prefill_delayer) {
+      PrefillDelayerConfig dc;
+      dc.alignment = o.tbo ? 2 : 1;  // TBO wants one prefill per micro-batch
+      dc.token_budget = static_cast<int32_t>(o.max_num_batched_tokens);
+      delayer_ = std::make_unique<PrefillDelayer>(dc);
+    }
+    reap_finished();
+  }
   ~EngineImpl() override { stop(); }
 
   const ModelConfig& model_config() const override { return rt_.config(); }
@@ -93,29 +102,42 @@ class EngineImpl final : public Engine {
   bool step() override {
     drain_inbox();
     if (requests_.empty()) return false;
-    ScheduledBatch batch = rt_.scheduler().schedule();
-    if (batch.empty()) {
-      DUET_CHECK(rt_.scheduler().num_running() == 0 || !batch.preempted.empty(),
+    const int64_t G = rt_.num_groups();
+    const bool allow_prefill = prefill_allowed();
+    std::vector<ScheduledBatch> plans(G);
+    std::vector<BuiltBatch> built(G);
+    std::vector<ForwardBatch> batches(G);
+    bool any = false, preempted = false;
+    for (int64_t g = 0; g < G; ++g) {
+      plans[g] = rt_.scheduler(g).schedule(allow_prefill);
+      built[g] = build_forward_batch(plans[g]);
+      batches[g] = built[g].batch;
+      any |= !plans[g].empty();
+      preempted |= !plans[g].preempted.empty();
+    }
+    if (!any) {
+      int64_t running = 0;
+      for (int64_t g = 0; g < G; ++g) running += rt_.scheduler(g).num_running();
+      DUET_CHECK(running == 0 || preempted || !allow_prefill,
                  "scheduler made no progress with running sequences");
       return !requests_.empty();
     }
-    const BuiltBatch built = build_forward_batch(batch);
-    std::vector<float> logits;
+    std::vector<std::vector<float>> logits;
     try {
-      rt_.forward(built.batch, logits);
+      rt_.forward(batches, logits);
     } catch (const std::exception& e) {
       fail_all(str_cat("model step failed: ", e.what()));
       return false;
     }
-    rt_.scheduler().on_step_done(batch);
     ++steps_;
     const int64_t V = rt_.config().vocab_size;
-    for (size_t i = 0; i < built.sampled.size(); ++i) {
-      Request* req = static_cast<Request*>(nullptr);
-      auto it = requests_.find(built.sampled[i]->id);
-      if (it == requests_.end()) continue;
-      req = it->second.get();
-      emit_token(*req, logits.data() + static_cast<int64_t>(i) * V, V);
+    for (int64_t g = 0; g < G; ++g) {
+      rt_.scheduler(g).on_step_done(plans[g]);
+      for (size_t i = 0; i < built[g].sampled.size(); ++i) {
+        auto it = requests_.find(built[g].sampled[i]->id);
+        if (it == requests_.end()) continue;
+        emit_token(*it->second, logits[g].data() + static_cast<int64_t>(i) * V, V);
+      }
     }
     reap_finished();
     return true;
@@ -173,7 +195,8 @@ class EngineImpl final : public Engine {
       aborts.swap(aborts_);
     }
     for (auto& r : incoming) {
-      rt_.scheduler().add(&r->seq);
+      r->group = least_loaded_group();
+      rt_.scheduler(r->group).add(&r->seq);
       requests_[r->seq.id] = std::move(r);
     }
     for (int64_t id : aborts) {
@@ -195,6 +218,7 @@ class EngineImpl final : public Engine {
       std::lock_guard<std::mutex> lock(stats_mutex_);
       ++stats_.generation_tokens;
     }
+
     FinishReason reason = FinishReason::kNone;
     std::string stop_reason;
     const auto& eos = rt_.config().eos_token_ids;
@@ -247,7 +271,7 @@ class EngineImpl final : public Engine {
     out.finished = true;
     out.finish_reason = reason;
     out.stop_reason = stop_reason;
-    rt_.scheduler().remove(&req.seq);
+    rt_.scheduler(req.group).remove(&req.seq);
     deliver(req, std::move(out));
   }
 
@@ -270,20 +294,58 @@ class EngineImpl final : public Engine {
     for (auto it = requests_.begin(); it != requests_.end();)
       it = it->second->finished ? requests_.erase(it) : std::next(it);
     std::lock_guard<std::mutex> lock(stats_mutex_);
-    const Scheduler& s = rt_.scheduler();
-    stats_.running = s.num_running();
-    stats_.waiting = s.num_waiting();
-    stats_.kv_blocks_total = s.pool().num_blocks();
-    stats_.kv_blocks_free = s.pool().num_free();
-    stats_.kv_tokens_capacity = s.pool().num_blocks() * kKvBlockSize;
-    stats_.prefix_cache_queries = s.prefix_query_tokens();
-    stats_.prefix_cache_hits = s.prefix_hit_tokens();
-    stats_.prompt_tokens = s.prefix_query_tokens();
-    stats_.preemptions = s.num_preemptions();
-    stats_.steps = steps_;
+    EngineStats st;
+    for (int64_t g = 0; g < rt_.num_groups(); ++g) {
+      const Scheduler& s = rt_.scheduler(g);
+      st.running += s.num_running();
+      st.waiting += s.num_waiting();
+      st.kv_blocks_total += s.pool().num_blocks();
+      st.kv_blocks_free += s.pool().num_free();
+      st.prefix_cache_queries += s.prefix_query_tokens();
+      st.prefix_cache_hits += s.prefix_hit_tokens();
+      st.preemptions += s.num_preemptions();
+    }
+    st.kv_tokens_capacity = st.kv_blocks_total * kKvBlockSize;
+    st.prompt_tokens = st.prefix_cache_queries;
+    st.generation_tokens = stats_.generation_tokens;
+    st.steps = steps_;
+    stats_ = st;
+  }
+
+  // Requests go to the DP group with the fewest outstanding tokens (prompt still to compute
+  // plus tokens still to generate), ties to the lowest group.
+  int64_t least_loaded_group() const {
+    const int64_t G = rt_.num_groups();
+    if (G == 1) return 0;
+    std::vector<int64_t> load(G, 0);
+    for (const auto& [id, r] : requests_)
+      if (!r->finished)
+        load[r->group] += r->seq.num_uncomputed() + r->params.max_tokens - r->seq.num_output_tokens();
+    return std::min_element(load.begin(), load.end()) - load.begin();
+  }
+
+  // With several DP groups, new prefills wait until the groups are aligned (PrefillDelayer).
+  // Each group contributes one record per scheduling pass; all groups are scheduled by this
+  // thread, so the records are gathered here directly, and one decision covers every group.
+  bool prefill_allowed() {
+    if (!delayer_) return true;
+    std::vector<DelayerRecord> records;
+    for (int64_t g = 0; g < rt_.num_groups(); ++g) {
+      const Scheduler& s = rt_.scheduler(g);
+      DelayerRecord r;
+      r.num_prefillable = static_cast<int32_t>(s.count_admittable_prefills());
+      r.pending_prefill_tokens = static_cast<int32_t>(s.pending_prefill_tokens(budget_));
+      r.running_decode_seqs = static_cast<int32_t>(s.num_running());
+      const int64_t total = s.pool().num_blocks();
+      r.kv_usage_permille = static_cast<int32_t>(total ? 1000 * (total - s.pool().num_free()) / total : 0);
+      records.push_back(r);
+    }
+    return delayer_->decide(records);
   }
 
   Runtime rt_;
+  int64_t budget_;
+  std::unique_ptr<PrefillDelayer> delayer_;
   std::unordered_map<int64_t, std::unique_ptr<Request>> requests_;  // engine thread only
   std::mutex inbox_mutex_;
   std::condition_variable wake_;

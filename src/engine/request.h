@@ -15,6 +15,7 @@ namespace duet {
 
 struct Request {
   Sequence seq;
+  int64_t group = 0;  // DP group serving it
   SamplingParams params;
   OutputCallback on_output;
   std::unique_ptr<Sampler> sampler;

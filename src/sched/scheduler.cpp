@@ -158,6 +158,15 @@ void Scheduler::remove(Sequence* seq) {
   seq->status = SeqStatus::kFinished;
 }
 
+int64_t Scheduler::pending_prefill_tokens(int64_t cap) const {
+  int64_t n = 0;
+  for (const Sequence* seq : waiting_) {
+    n += seq->num_uncomputed();
+    if (n >= cap) return cap;
+  }
+  return n;
+}
+
 int64_t Scheduler::count_admittable_prefills() const {
   int64_t free = pool_.num_free();
   int64_t budget = config_.max_num_batched_tokens;

@@ -53,6 +53,8 @@ class Scheduler {
 
   // How many waiting sequences at the head of the queue could start prefilling now.
   int64_t count_admittable_prefills() const;
+  // Prompt tokens waiting to be computed, capped at `cap` (the delayer's fill measure).
+  int64_t pending_prefill_tokens(int64_t cap) const;
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t num_preemptions() const { return preemptions_; }
