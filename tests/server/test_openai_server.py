@@ -384,3 +384,30 @@ def test_garbage_never_crashes(id_server):
             if r.status_code >= 400:
                 assert set(r.json()["error"]) == {"message", "type", "param", "code"}
     assert httpx.get(id_server.url + "/health").status_code == 200
+
+
+def test_dp2_server_gives_the_same_greedy_tokens(id_server, duet_bin):
+    """The server over a data-parallel engine (--dp 2, two simulated ranks) answers concurrent
+    requests with exactly the tokens of the single-rank server."""
+    s = Server(duet_bin, GOLDEN, "--dp", "2")
+    try:
+        prompts = [[(7 * i + j) % 384 for j in range(3 + i)] for i in range(6)]
+        want = [client(id_server).completions.create(
+            model="v3-yarn", prompt=p, max_tokens=8, temperature=0,
+            extra_body=ALWAYS).choices[0].model_extra["token_ids"] for p in prompts]
+        got = [None] * len(prompts)
+
+        def run(i):
+            got[i] = client(s).completions.create(
+                model="v3-yarn", prompt=prompts[i], max_tokens=8, temperature=0,
+                extra_body=ALWAYS).choices[0].model_extra["token_ids"]
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert got == want
+        assert any("layout dp=2" in line for line in s.log)
+    finally:
+        assert s.stop() == 0
