@@ -64,7 +64,8 @@ std::vector<std::string> run_remote(const std::string& url, const std::string& a
     cli.set_read_timeout(60);
     auto res = cli.Get("/v1/models", headers);
     if (!res || res->status != 200)
-      fail(url, "/v1/models: ", res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error()));
+      fail(url, "/v1/models: ",
+           res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error()));
     model = json::parse(res->body).at("data").at(0).at("id").get<std::string>();
   }
   std::vector<std::string> out(prompts.size());
@@ -75,13 +76,17 @@ std::vector<std::string> run_remote(const std::string& url, const std::string& a
     httplib::Client cli(url);
     cli.set_read_timeout(600);
     for (size_t i; (i = next++) < prompts.size();) {
-      json body = {{"model", model},       {"prompt", prompts[i]},     {"max_tokens", kEvalMaxTokens},
-                   {"temperature", 0},     {"stop", eval_stop_strings()}};
+      json body = {{"model", model},
+                   {"prompt", prompts[i]},
+                   {"max_tokens", kEvalMaxTokens},
+                   {"temperature", 0},
+                   {"stop", eval_stop_strings()}};
       auto res = cli.Post("/v1/completions", headers, body.dump(), "application/json");
       if (!res || res->status != 200) {
         std::lock_guard<std::mutex> lock(error_mutex);
-        error = str_cat("problem ", i, ": ", res ? "HTTP " + std::to_string(res->status) + " " + res->body
-                                                 : httplib::to_string(res.error()));
+        error = str_cat("problem ", i, ": ",
+                        res ? "HTTP " + std::to_string(res->status) + " " + res->body
+                            : httplib::to_string(res.error()));
         return;
       }
       out[i] = json::parse(res->body).at("choices").at(0).at("text").get<std::string>();
@@ -97,17 +102,19 @@ std::vector<std::string> run_remote(const std::string& url, const std::string& a
 }
 
 int run_eval(const std::vector<std::string>& args) {
-  Flags flags("duet eval",
-              "duet eval (--url URL | --model DIR [layout flags]) (--task arith [--num N] [--seed S] "
-              "| --data FILE.jsonl) [flags]",
-              "GSM8K-style accuracy: K-shot prompts (\"Question: ...\\nAnswer: ...\" joined by blank\n"
-              "lines), greedy decoding up to 256 tokens stopping at a blank line or \"Question:\",\n"
-              "answer = the number after \"####\", else the last number; exact match.\n"
-              "Few-shot examples come from --fewshot, else the model's fewshot.jsonl, else the\n"
-              "built-in arith generator. --save writes {index, completion, extracted} per line;\n"
-              "--reference counts problems whose extracted answer differs from such a file.");
+  Flags flags(
+      "duet eval",
+      "duet eval (--url URL | --model DIR [layout flags]) (--task arith [--num N] [--seed S] "
+      "| --data FILE.jsonl) [flags]",
+      "GSM8K-style accuracy: K-shot prompts (\"Question: ...\\nAnswer: ...\" joined by blank\n"
+      "lines), greedy decoding up to 256 tokens stopping at a blank line or \"Question:\",\n"
+      "answer = the number after \"####\", else the last number; exact match.\n"
+      "Few-shot examples come from --fewshot, else the model's fewshot.jsonl, else the\n"
+      "built-in arith generator. --save writes {index, completion, extracted} per line;\n"
+      "--reference counts problems whose extracted answer differs from such a file.");
   EngineFlags ef = add_engine_flags(flags, default_model_help());
-  auto& url = flags.add_string("url", "", "evaluate a running server instead (e.g. http://127.0.0.1:8000)");
+  auto& url =
+      flags.add_string("url", "", "evaluate a running server instead (e.g. http://127.0.0.1:8000)");
   auto& api_key = flags.add_string("api-key", "", "bearer token for --url");
   auto& task = flags.add_string("task", "", "built-in task: arith");
   auto& num = flags.add_int("num", 200, "problems of the built-in task");
@@ -117,32 +124,40 @@ int run_eval(const std::vector<std::string>& args) {
   auto& shots = flags.add_int("shots", kEvalDefaultShots, "few-shot examples per prompt");
   auto& concurrency = flags.add_int("concurrency", 16, "requests in flight");
   auto& save = flags.add_string("save", "", "write completions to this JSONL file");
-  auto& reference = flags.add_string("reference", "", "compare extracted answers with this --save file");
+  auto& reference =
+      flags.add_string("reference", "", "compare extracted answers with this --save file");
   auto& json_out = flags.add_bool("json", "print one JSON summary object");
   if (!flags.parse(args)) {
     std::fputs(flags.help().c_str(), stdout);
     return 0;
   }
-  if (task.empty() == data.empty()) fail("duet eval: give exactly one of --task arith, --data FILE");
-  if (!task.empty() && task != "arith") fail("duet eval: unknown task '", task, "' (available: arith)");
+  if (task.empty() == data.empty())
+    fail("duet eval: give exactly one of --task arith, --data FILE");
+  if (!task.empty() && task != "arith")
+    fail("duet eval: unknown task '", task, "' (available: arith)");
   if (concurrency < 1) fail("--concurrency must be at least 1");
   if (shots < 0) fail("--shots must be non-negative");
   const std::vector<Problem> problems =
-      data.empty() ? make_arith_problems(static_cast<uint64_t>(seed), static_cast<int>(num)) : read_problems(data);
-  std::string model_dir = url.empty() ? (ef.model->empty() ? default_model_dir() : *ef.model) : *ef.model;
+      data.empty() ? make_arith_problems(static_cast<uint64_t>(seed), static_cast<int>(num))
+                   : read_problems(data);
+  std::string model_dir =
+      url.empty() ? (ef.model->empty() ? default_model_dir() : *ef.model) : *ef.model;
   if (url.empty() && model_dir.empty()) fail("duet eval: give --model or --url");
   std::vector<Problem> fewshot;
   std::string fs = fewshot_path;
   if (fs.empty()) {
     const std::string dir = model_dir.empty() ? default_model_dir() : model_dir;
-    if (!dir.empty() && file_exists(path_join(dir, "fewshot.jsonl"))) fs = path_join(dir, "fewshot.jsonl");
+    if (!dir.empty() && file_exists(path_join(dir, "fewshot.jsonl")))
+      fs = path_join(dir, "fewshot.jsonl");
   }
-  fewshot = fs.empty() ? make_arith_problems(static_cast<uint64_t>(seed) + 1000003, static_cast<int>(shots))
+  fewshot = fs.empty() ? make_arith_problems(static_cast<uint64_t>(seed) + 1000003,
+                                             static_cast<int>(shots))
                        : read_problems(fs);
   if (static_cast<int64_t>(fewshot.size()) < shots)
     fail("--shots ", shots, " but only ", fewshot.size(), " few-shot examples");
   std::vector<std::string> prompts;
-  for (const auto& p : problems) prompts.push_back(build_prompt(p.question, fewshot, static_cast<int>(shots)));
+  for (const auto& p : problems)
+    prompts.push_back(build_prompt(p.question, fewshot, static_cast<int>(shots)));
 
   ProgressBar bar("eval", problems.size(), "");
   std::vector<std::string> completions;
@@ -169,7 +184,8 @@ int run_eval(const std::vector<std::string>& args) {
       ref_extracted[i] = j.at("extracted").get<std::string>();
     }
     if (ref_extracted.size() != problems.size())
-      fail(reference, ": holds ", ref_extracted.size(), " problems, the evaluation has ", problems.size());
+      fail(reference, ": holds ", ref_extracted.size(), " problems, the evaluation has ",
+           problems.size());
   }
   std::ofstream save_out;
   if (!save.empty()) {
@@ -189,15 +205,18 @@ int run_eval(const std::vector<std::string>& args) {
                << "\n";
   }
   const double n = static_cast<double>(problems.size());
-  json summary = {{"num", problems.size()}, {"correct", correct}, {"accuracy", n ? correct / n : 0.0},
+  json summary = {{"num", problems.size()},
+                  {"correct", correct},
+                  {"accuracy", n ? correct / n : 0.0},
                   {"invalid", invalid}};
   if (!reference.empty()) summary["differ"] = differ;
   if (json_out) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
-    std::printf("accuracy %.4f (%lld/%zu), invalid %lld", n ? correct / n : 0.0, static_cast<long long>(correct),
-                problems.size(), static_cast<long long>(invalid));
-    if (!reference.empty()) std::printf(", differ from reference %lld", static_cast<long long>(differ));
+    std::printf("accuracy %.4f (%lld/%zu), invalid %lld", n ? correct / n : 0.0,
+                static_cast<long long>(correct), problems.size(), static_cast<long long>(invalid));
+    if (!reference.empty())
+      std::printf(", differ from reference %lld", static_cast<long long>(differ));
     std::printf("\n");
   }
   return 0;

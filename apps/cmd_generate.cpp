@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/command.h"
+#include "apps/default_model.h"
 #include "apps/engine_flags.h"
 #include "common/error.h"
 #include "tokenizer/chat_template.h"
@@ -86,7 +87,7 @@ int run_generate(const std::vector<std::string>& args) {
       "fields (max_tokens, temperature, top_p, top_k, min_p, seed, stop, ignore_eos,\n"
       "repetition_penalty, frequency_penalty, presence_penalty).\n"
       "Sampling defaults come from generation_config.json; --temperature 0 is greedy.");
-  EngineFlags ef = add_engine_flags(flags, "Hugging Face checkpoint directory");
+  EngineFlags ef = add_engine_flags(flags, default_model_help());
   auto& prompt_ids = flags.add_list("prompt-ids", "comma-separated token ids of a prompt");
   auto& prompts = flags.add_list("prompt", "a text prompt (BOS added as the tokenizer does)");
   auto& prompts_file = flags.add_string("prompts-file", "", "JSONL file of prompts");
@@ -103,7 +104,7 @@ int run_generate(const std::vector<std::string>& args) {
     std::fputs(flags.help().c_str(), stdout);
     return 0;
   }
-  const EngineOptions opts = ef.options();
+  const EngineOptions opts = ef.options(default_model_dir());
   if (prompt_ids.empty() && prompts.empty() && prompts_file.empty())
     fail("duet generate: give --prompt-ids, --prompt or --prompts-file");
   auto engine = create_engine_with_progress(opts);

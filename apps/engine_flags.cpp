@@ -25,14 +25,16 @@ EngineFlags add_engine_flags(Flags& flags, const std::string& model_help) {
   f.tp = &flags.add_int("tp", 1, "attention tensor-parallel ranks per DP group");
   f.moe = &flags.add_string("moe", "tp", "MoE sharding over all ranks: tp or ep");
   f.tbo = &flags.add_bool("tbo", "two-batch overlap");
-  f.tbo_min_tokens_decode = &flags.add_int(
-      "tbo-min-tokens-decode", 32, "TBO runs when the largest rank decodes at least this many tokens");
-  f.tbo_min_tokens_prefill = &flags.add_int(
-      "tbo-min-tokens-prefill", 512, "TBO runs when the largest rank prefills at least this many tokens");
+  f.tbo_min_tokens_decode =
+      &flags.add_int("tbo-min-tokens-decode", 32,
+                     "TBO runs when the largest rank decodes at least this many tokens");
+  f.tbo_min_tokens_prefill =
+      &flags.add_int("tbo-min-tokens-prefill", 512,
+                     "TBO runs when the largest rank prefills at least this many tokens");
   f.pad_moe_gather = &flags.add_bool(
       "pad-moe-gather", "pad every DP rank's MoE rows to the largest (else variable-size gathers)");
-  f.no_prefill_delayer =
-      &flags.add_bool("no-prefill-delayer", "with --dp > 1, do not hold prefills until ranks align");
+  f.no_prefill_delayer = &flags.add_bool("no-prefill-delayer",
+                                         "with --dp > 1, do not hold prefills until ranks align");
   f.collective_timeout = &flags.add_double(
       "collective-timeout", 120, "seconds a rank may wait in a collective before the step fails");
   return f;

@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
       p.max_tokens = static_cast<int32_t>(steps + 1);
       for (int64_t b = 0; b < B; ++b) {
         std::vector<int32_t> prompt(static_cast<size_t>(prompt_len));
-        for (auto& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
+        for (auto& t : prompt)
+          t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
         engine->add_request(prompt, p, nullptr);
       }
       // Prefill (and the first token) until every sequence decodes.

@@ -12,5 +12,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libpcre2-dev libxxhash-dev nlohmann-json3-dev libcpp-httplib-dev libgtest-dev \
   libbenchmark-dev gnuplot-nox python3 python3-pip >/dev/null
 # Test clients and oracles only (duet itself never runs Python).
-python3 -m pip install -q --disable-pip-version-check openai pytest 2>/dev/null ||
+python3 -m pip install -q --disable-pip-version-check openai pytest numpy 2>/dev/null ||
   python3 -m pip install -q --disable-pip-version-check --break-system-packages openai pytest

@@ -320,7 +320,8 @@ class EngineImpl final : public Engine {
     std::vector<int64_t> load(G, 0);
     for (const auto& [id, r] : requests_)
       if (!r->finished)
-        load[r->group] += r->seq.num_uncomputed() + r->params.max_tokens - r->seq.num_output_tokens();
+        load[r->group] +=
+            r->seq.num_uncomputed() + r->params.max_tokens - r->seq.num_output_tokens();
     return std::min_element(load.begin(), load.end()) - load.begin();
   }
 
@@ -337,7 +338,8 @@ class EngineImpl final : public Engine {
       r.pending_prefill_tokens = static_cast<int32_t>(s.pending_prefill_tokens(budget_));
       r.running_decode_seqs = static_cast<int32_t>(s.num_running());
       const int64_t total = s.pool().num_blocks();
-      r.kv_usage_permille = static_cast<int32_t>(total ? 1000 * (total - s.pool().num_free()) / total : 0);
+      r.kv_usage_permille =
+          static_cast<int32_t>(total ? 1000 * (total - s.pool().num_free()) / total : 0);
       records.push_back(r);
     }
     return delayer_->decide(records);

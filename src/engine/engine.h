@@ -59,11 +59,11 @@ struct EngineOptions {
   int64_t dp = 1, tp = 1;
   std::string moe = "tp";
   bool tbo = false;
-  int32_t tbo_min_tokens_decode = 32;    // TBO thresholds on the largest rank's tokens
+  int32_t tbo_min_tokens_decode = 32;  // TBO thresholds on the largest rank's tokens
   int32_t tbo_min_tokens_prefill = 512;
-  bool pad_moe_gather = false;           // pad every rank's rows to the max (else variable size)
-  bool prefill_delayer = true;           // with dp > 1: align prefills across DP ranks
-  double collective_timeout_s = 120;     // a rank missing a collective this long fails the step
+  bool pad_moe_gather = false;        // pad every rank's rows to the max (else variable size)
+  bool prefill_delayer = true;        // with dp > 1: align prefills across DP ranks
+  double collective_timeout_s = 120;  // a rank missing a collective this long fails the step
   bool load_tokenizer = true;
   // Tests: NaN into MoE pad rows and unused gather rows before every layer; count the rows
   // routed to each expert.

@@ -32,16 +32,19 @@ Runtime::Runtime(const EngineOptions& o) {
              config_.max_position_embeddings);
 
   // Communicators: one attention-TP group per DP group, one "dp" group per TP index.
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout_s * 1000));
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(o.collective_timeout_s * 1000));
   std::vector<ThreadCommGroup*> tp_groups(dp, nullptr), dp_groups(tp, nullptr);
   if (tp > 1)
     for (int64_t g = 0; g < dp; ++g) {
-      comm_groups_.push_back(std::make_unique<ThreadCommGroup>(static_cast<int>(tp), "attn_tp", timeout));
+      comm_groups_.push_back(
+          std::make_unique<ThreadCommGroup>(static_cast<int>(tp), "attn_tp", timeout));
       tp_groups[g] = comm_groups_.back().get();
     }
   if (dp > 1)
     for (int64_t t = 0; t < tp; ++t) {
-      comm_groups_.push_back(std::make_unique<ThreadCommGroup>(static_cast<int>(dp), "dp", timeout));
+      comm_groups_.push_back(
+          std::make_unique<ThreadCommGroup>(static_cast<int>(dp), "dp", timeout));
       dp_groups[t] = comm_groups_.back().get();
     }
 
@@ -72,18 +75,22 @@ Runtime::Runtime(const EngineOptions& o) {
       Checkpoint ck = Checkpoint::open(o.model_dir, config_.weight_prefix);
       r->model.model = std::make_unique<DeepseekModel>(
           config_, *r->model.backend,
-          load_weights(config_, ck, *r->model.backend,
-                       g == 0 && t == 0 ? o.load_progress : std::function<void(uint64_t, uint64_t)>{},
-                       shard));
+          load_weights(
+              config_, ck, *r->model.backend,
+              g == 0 && t == 0 ? o.load_progress : std::function<void(uint64_t, uint64_t)>{},
+              shard));
       if (blocks == 0) {
-        const size_t block_bytes = LatentCache::bytes_per_block(config_, r->model.backend->cache_dtype());
+        const size_t block_bytes =
+            LatentCache::bytes_per_block(config_, r->model.backend->cache_dtype());
         if (o.kv_cache_tokens > 0) {
           blocks = (o.kv_cache_tokens + kKvBlockSize - 1) / kKvBlockSize;
         } else {
           // A quarter of physical memory over all ranks, but no more than every sequence at full
           // length needs.
-          const int64_t by_memory = physical_memory_bytes() / 4 / world / static_cast<int64_t>(block_bytes);
-          const int64_t by_demand = o.max_num_seqs * ((max_model_len_ + kKvBlockSize - 1) / kKvBlockSize);
+          const int64_t by_memory =
+              physical_memory_bytes() / 4 / world / static_cast<int64_t>(block_bytes);
+          const int64_t by_demand =
+              o.max_num_seqs * ((max_model_len_ + kKvBlockSize - 1) / kKvBlockSize);
           blocks = std::max<int64_t>(1, std::min(by_memory, by_demand));
         }
       }
@@ -154,8 +161,9 @@ void Runtime::rank_loop(Rank& r) {
       r.exec->run((*batches_)[r.group], logits);
       if (r.tp_index == 0) (*logits_)[r.group] = std::move(logits);
     } catch (const std::exception& e) {
-      error = str_cat("rank ", r.group * static_cast<int64_t>(ranks_.size() / schedulers_.size()) + r.tp_index,
-                      " (dp ", r.group, ", tp ", r.tp_index, "): ", e.what());
+      error = str_cat(
+          "rank ", r.group * static_cast<int64_t>(ranks_.size() / schedulers_.size()) + r.tp_index,
+          " (dp ", r.group, ", tp ", r.tp_index, "): ", e.what());
       // Release every peer blocked in a collective with this error.
       for (auto& g : comm_groups_) g->poison(error);
     }

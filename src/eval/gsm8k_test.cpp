@@ -15,7 +15,8 @@ TEST(Gsm8k, ExtractsFinalThenLastNumber) {
 
 TEST(Gsm8k, PromptAndStops) {
   std::vector<Problem> shots = {{"q1?", "a1\n#### 1"}, {"q2?", "a2\n#### 2"}};
-  EXPECT_EQ(build_prompt("q?", shots, 1), "Question: q1?\nAnswer: a1\n#### 1\n\nQuestion: q?\nAnswer:");
+  EXPECT_EQ(build_prompt("q?", shots, 1),
+            "Question: q1?\nAnswer: a1\n#### 1\n\nQuestion: q?\nAnswer:");
   EXPECT_EQ(truncate_at_stop(" x\n#### 3\n\nQuestion: y"), " x\n#### 3");
 }
 

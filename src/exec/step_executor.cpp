@@ -14,7 +14,8 @@ StepExecutor::StepExecutor(DeepseekModel& model, LatentCache& cache, Communicato
 
 void StepExecutor::ensure(DeviceBuffer& buf, size_t bytes) {
   bytes = std::max<size_t>(bytes, 16);
-  if (buf.bytes() < bytes) buf = DeviceBuffer(model_.backend(), std::max(bytes, buf.bytes() * 3 / 2));
+  if (buf.bytes() < bytes)
+    buf = DeviceBuffer(model_.backend(), std::max(bytes, buf.bytes() * 3 / 2));
 }
 
 void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
@@ -26,8 +27,10 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
   rec.tbo_split = opt_.tbo.enabled ? choose_tbo_split(batch) : rec.num_tokens;
   rec.tbo_eligible = 1;
   std::vector<DpRecord> records(dp_ ? dp_->size() : 1);
-  if (dp_) dp_->all_gather_host(&rec, sizeof(rec), records.data());
-  else records[0] = rec;
+  if (dp_)
+    dp_->all_gather_host(&rec, sizeof(rec), records.data());
+  else
+    records[0] = rec;
   plan_ = plan_step(records, opt_.tbo, opt_.gather);
   logits.clear();
   if (plan_.idle) return;  // every rank agrees: no forward, no collectives
@@ -43,7 +46,8 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
     logit_order = std::move(split.logit_order);
   } else {
     micro_[0].batch = batch;
-    for (size_t i = 0; i < batch.logit_rows.size(); ++i) logit_order.emplace_back(0, static_cast<int>(i));
+    for (size_t i = 0; i < batch.logit_rows.size(); ++i)
+      logit_order.emplace_back(0, static_cast<int>(i));
   }
   for (int m = 0; m < nm; ++m) {
     DUET_CHECK(plan_.counts[m][dp_rank_] == micro_[m].batch.num_tokens(), "micro-batch ", m,
@@ -111,7 +115,8 @@ void StepExecutor::prepare_gather(Micro& m, int index) {
   for (size_t r = 0; r < plan_.counts[index].size(); ++r)
     for (int64_t i = 0; i < plan_.counts[index][r]; ++i) valid[plan_.offsets[index][r] + i] = 1;
   m.t_valid = Tensor::vector(m.valid.get(), DType::kI32, m.rows_total);
-  if (!valid.empty()) be.copy_to_device(m.valid.get(), valid.data(), valid.size() * sizeof(int32_t));
+  if (!valid.empty())
+    be.copy_to_device(m.valid.get(), valid.data(), valid.size() * sizeof(int32_t));
 }
 
 void StepExecutor::attn_stage(Micro& m, int64_t l) {
@@ -130,7 +135,9 @@ void StepExecutor::gather_stage(Micro& m, int64_t l) {
   if (!dp_) return;
   Backend& be = model_.backend();
   const int64_t T = m.mb.num_tokens;
-  if (T > 0) be.copy_device(m.t_send.data, m.mb.normed.data, static_cast<size_t>(T * m.t_send.cols) * m.t_send.elem_size());
+  if (T > 0)
+    be.copy_device(m.t_send.data, m.mb.normed.data,
+                   static_cast<size_t>(T * m.t_send.cols) * m.t_send.elem_size());
   // Pad rows are excluded from routing; zero them (or poison them in tests to prove it).
   if (m.padded_local > T) {
     const Tensor pad = m.t_send.slice_rows(T, m.padded_local);
@@ -155,7 +162,9 @@ void StepExecutor::scatter_stage(Micro& m, int64_t l) {
   if (dp_) {
     dp_->reduce_scatter_v(m.t_partial, plan_.padded[&m - micro_.data()], m.t_recv);
     const int64_t T = m.mb.num_tokens;
-    if (T > 0) be.copy_device(m.mb.ffn_out.data, m.t_recv.data, static_cast<size_t>(T * m.t_recv.cols) * m.t_recv.elem_size());
+    if (T > 0)
+      be.copy_device(m.mb.ffn_out.data, m.t_recv.data,
+                     static_cast<size_t>(T * m.t_recv.cols) * m.t_recv.elem_size());
   }
   // Experts are sharded over every rank: the attention-TP peers hold the other parts.
   if (tp_) tp_->all_reduce(m.mb.ffn_out);

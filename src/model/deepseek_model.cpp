@@ -7,9 +7,31 @@ namespace {
 
 // Workspace slots of a MicroBatch: each is one grow-only buffer reused by every step.
 enum Slot : size_t {
-  kHidden, kNormed, kSubOut, kFfnOut, kQa, kQ, kCkv, kAttn, kGateUp, kAct, kShared, kRouteIds,
-  kRouteWeights, kLogitsSel, kLogits, kLogitsF32, kIds, kPositions, kSlots, kQStart, kKvLen,
-  kDecode, kBlockTable, kLogitRows, kNumSlots
+  kHidden,
+  kNormed,
+  kSubOut,
+  kFfnOut,
+  kQa,
+  kQ,
+  kCkv,
+  kAttn,
+  kGateUp,
+  kAct,
+  kShared,
+  kRouteIds,
+  kRouteWeights,
+  kLogitsSel,
+  kLogits,
+  kLogitsF32,
+  kIds,
+  kPositions,
+  kSlots,
+  kQStart,
+  kKvLen,
+  kDecode,
+  kBlockTable,
+  kLogitRows,
+  kNumSlots
 };
 
 // q_a_layernorm and kv_a_layernorm are built without an eps argument in every reference
@@ -65,7 +87,6 @@ Tensor upload_i32(Backend& be, MicroBatch& mb, size_t slot, const std::vector<in
 }
 }  // namespace
 
-
 void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
   const int64_t T = batch.num_tokens(), H = config_.hidden_size;
   const DType act = be_.act_dtype();
@@ -84,8 +105,8 @@ void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
   for (int64_t i = 0; i < mb.num_seqs; ++i) {
     const SeqInBatch& s = batch.seqs[i];
     const int64_t kv = static_cast<int64_t>(s.num_cached) + s.num_new_tokens;
-    DUET_CHECK(static_cast<int64_t>(s.block_ids.size()) * kKvBlockSize >= kv, "sequence needs ",
-               kv, " cache slots but has ", s.block_ids.size(), " blocks");
+    DUET_CHECK(static_cast<int64_t>(s.block_ids.size()) * kKvBlockSize >= kv, "sequence needs ", kv,
+               " cache slots but has ", s.block_ids.size(), " blocks");
     for (int32_t j = 0; j < s.num_new_tokens; ++j) {
       const int32_t p = s.num_cached + j;
       positions.push_back(p);

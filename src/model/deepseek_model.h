@@ -21,10 +21,10 @@ namespace duet {
 struct MicroBatch {
   const ForwardBatch* batch = nullptr;
   int64_t num_tokens = 0;
-  Tensor hidden;    // [T, H] residual stream
-  Tensor normed;    // [T, H] input of the next sublayer
-  Tensor sub_out;   // [T, H] attention output (partial under attention TP)
-  Tensor ffn_out;   // [T, H] feed-forward output (partial while MoE sums are pending)
+  Tensor hidden;   // [T, H] residual stream
+  Tensor normed;   // [T, H] input of the next sublayer
+  Tensor sub_out;  // [T, H] attention output (partial under attention TP)
+  Tensor ffn_out;  // [T, H] feed-forward output (partial while MoE sums are pending)
   // Per-step metadata (backend memory) and host mirrors.
   Tensor ids, positions, slots, q_start, kv_len, decode, block_table;
   std::vector<int32_t> h_q_start, h_kv_len, h_decode;

@@ -115,8 +115,8 @@ ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, Backend& b
     if (c.q_lora_rank > 0) {
       L.q_a = rd.matrix(p + "self_attn.q_a_proj.weight", c.q_lora_rank, H);
       L.q_a_norm = rd.norm(p + "self_attn.q_a_layernorm.weight", c.q_lora_rank);
-      L.q_b = rd.matrix(p + "self_attn.q_b_proj.weight", heads * qk, c.q_lora_rank, h0 * qk,
-                        hl * qk);
+      L.q_b =
+          rd.matrix(p + "self_attn.q_b_proj.weight", heads * qk, c.q_lora_rank, h0 * qk, hl * qk);
     } else {
       L.q_b = rd.matrix(p + "self_attn.q_proj.weight", heads * qk, H, h0 * qk, hl * qk);
     }

@@ -27,11 +27,11 @@ struct LayerWeights {
   Tensor kv_b;                   // [heads * (dn + dv), r]
   Tensor o_proj;                 // [H, heads * dv]
   bool moe = false;
-  MlpWeights mlp;          // dense layers
-  Tensor router;           // [E, H]
-  Tensor router_bias;      // f32 [E] (empty for V2)
-  Tensor experts_gate_up;  // [E, 2I, H]
-  Tensor experts_down;     // [E, H, I]
+  MlpWeights mlp;            // dense layers
+  Tensor router;             // [E, H]
+  Tensor router_bias;        // f32 [E] (empty for V2)
+  Tensor experts_gate_up;    // [E, 2I, H]
+  Tensor experts_down;       // [E, H, I]
   int64_t first_expert = 0;  // global id of local expert 0 (expert parallelism)
   bool has_shared = false;
   MlpWeights shared;  // [2 * I * n_shared, H], [H, I * n_shared]

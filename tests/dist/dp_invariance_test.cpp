@@ -24,8 +24,8 @@ struct Layout {
   bool tbo;
   bool padded = false;
   std::string name() const {
-    return "dp" + std::to_string(dp) + "_tp" + std::to_string(tp) + "_" + moe + (tbo ? "_tbo" : "") +
-           (padded ? "_padded" : "");
+    return "dp" + std::to_string(dp) + "_tp" + std::to_string(tp) + "_" + moe +
+           (tbo ? "_tbo" : "") + (padded ? "_padded" : "");
   }
 };
 
@@ -63,8 +63,7 @@ struct RunResult {
 };
 
 RunResult run(Runtime& rt, const std::vector<std::vector<int32_t>>& prompts,
-              const std::vector<int64_t>& assign, int steps,
-              const std::vector<int>& start = {}) {
+              const std::vector<int64_t>& assign, int steps, const std::vector<int>& start = {}) {
   const int64_t G = rt.num_groups(), V = rt.config().vocab_size;
   std::vector<Seq> seqs(prompts.size());
   std::vector<int32_t> next_block(G, 0);
@@ -95,7 +94,8 @@ RunResult run(Runtime& rt, const std::vector<std::vector<int32_t>>& prompts,
       b.token_ids.insert(b.token_ids.end(), s.tokens.begin() + s.computed, s.tokens.end());
       b.seqs.push_back(sib);
       rows[assign[i]].emplace_back(i, static_cast<int32_t>(b.logit_rows.size()));
-      for (int32_t r = first; r < static_cast<int32_t>(b.token_ids.size()); ++r) b.logit_rows.push_back(r);
+      for (int32_t r = first; r < static_cast<int32_t>(b.token_ids.size()); ++r)
+        b.logit_rows.push_back(r);
     }
     std::vector<std::vector<float>> logits;
     rt.forward(batches, logits);
@@ -155,7 +155,8 @@ TEST_P(DpInvariance, EveryLayoutMatchesOneRank) {
     Runtime rt(options(g.dir, l));
     // Uneven assignment: group 0 takes the long prompts, the last group may stay idle.
     std::vector<int64_t> assign(prompts.size());
-    for (size_t i = 0; i < prompts.size(); ++i) assign[i] = (i * 7 / 3) % std::max<int64_t>(1, l.dp > 2 ? l.dp - 1 : l.dp);
+    for (size_t i = 0; i < prompts.size(); ++i)
+      assign[i] = (i * 7 / 3) % std::max<int64_t>(1, l.dp > 2 ? l.dp - 1 : l.dp);
     const RunResult got = run(rt, prompts, assign, 4);
     for (size_t i = 0; i < prompts.size(); ++i) {
       ASSERT_EQ(got.generated[i], ref.generated[i]) << "prompt " << i;
@@ -187,7 +188,8 @@ TEST_P(DpInvariance, EveryLayoutMatchesOneRank) {
       for (size_t w = 0; w < comms.size(); ++w) {
         const Communicator* cm = comms[w];
         if (!cm) continue;
-        const int64_t group = tp_group ? static_cast<int64_t>(w) / l.tp : static_cast<int64_t>(w) % l.tp;
+        const int64_t group =
+            tp_group ? static_cast<int64_t>(w) / l.tp : static_cast<int64_t>(w) % l.tp;
         auto [it, fresh] = first_of_group.emplace(group, cm);
         if (fresh) continue;
         const Communicator* first = it->second;
@@ -221,7 +223,8 @@ TEST_P(DpInvariance, PoisonedPaddingChangesNothingAndReachesNoExpert) {
   }
   // Every rank routes the same gathered rows: per layer, expert counts sum to real tokens x k.
   int64_t real_tokens = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) real_tokens += static_cast<int64_t>(prompts[i].size()) + 3;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    real_tokens += static_cast<int64_t>(prompts[i].size()) + 3;
   for (StepExecutor* ex : b.executors())
     for (int64_t layer = 0; layer < b.config().num_hidden_layers; ++layer) {
       if (!b.config().is_moe_layer(layer)) continue;
