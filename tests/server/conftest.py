@@ -119,10 +119,10 @@ def r1_model(tmp_path_factory, text_model):
 class Server:
     """A `duet serve --port 0` process; the port is read from its stderr."""
 
-    def __init__(self, duet, model, *extra):
-        self.args = [duet, "serve", "--model", str(model), "--port", "0", "--threads", "1",
-                     "--kv-cache-tokens", "16384", *extra]
-        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
+    def __init__(self, duet, model, *extra, env=None):
+        self.args = [duet, "serve", *(["--model", str(model)] if model else []), "--port", "0",
+                     "--threads", "1", "--kv-cache-tokens", "16384", *extra]
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True, env=env)
         self.log = []
         self.port = None
         listening = threading.Event()
