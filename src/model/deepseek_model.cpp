@@ -21,7 +21,6 @@ enum Slot : size_t {
   kRouteIds,
   kRouteWeights,
   kLogitsSel,
-  kLogits,
   kLogitsF32,
   kIds,
   kPositions,
@@ -136,11 +135,11 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
   Tensor rows = upload_i32(kLogitRows, batch.logit_rows, 1, R);
   Tensor sel = scratch(kLogitsSel, act, R, H);
   be_.gather_rows(normed, rows, sel);
-  Tensor lg = scratch(kLogits, act, R, V);
+  // Logits straight out of the GEMM's fp32 accumulator: rounding them to bf16 first would add
+  // up to half a bf16 ulp of the largest logit. lg: [R, V] f32.
+  Tensor lg = scratch(kLogitsF32, DType::kF32, R, V);
   be_.gemm(sel, w_.lm_head, lg);
-  Tensor lg32 = act == DType::kF32 ? lg : scratch(kLogitsF32, DType::kF32, R, V);
-  if (act != DType::kF32) be_.to_f32(lg, lg32);
-  be_.copy_to_host(logits.data(), lg32.data, logits.size() * sizeof(float));
+  be_.copy_to_host(logits.data(), lg.data, logits.size() * sizeof(float));
 }
 
 void DeepseekModel::attention(int64_t l, const Tensor& x, const Tensor& out, LatentCache& cache) {

@@ -18,9 +18,11 @@
 #define DUET_CUDA_CHECK(expr)                                                                     \
   do {                                                                                            \
     const cudaError_t err_ = (expr);                                                              \
-    if (err_ != cudaSuccess)                                                                      \
+    if (err_ != cudaSuccess) {                                                                    \
+      cudaGetLastError(); /* clear it, so later checks report their own errors */                 \
       throw ::duet::Error(::duet::str_cat("CUDA error at ", __FILE__, ":", __LINE__, ": ", #expr, \
                                           ": ", cudaGetErrorString(err_)));                       \
+    }                                                                                             \
   } while (0)
 
 #define DUET_CUBLAS_CHECK(expr)                                                              \

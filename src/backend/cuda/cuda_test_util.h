@@ -72,9 +72,10 @@ class CudaOps : public ::testing::Test {
   }
   std::vector<float> download(const Tensor& t) {
     std::vector<float> out(static_cast<size_t>(t.rows * t.cols));
-    std::vector<uint8_t> raw(static_cast<size_t>(std::max<int64_t>(t.rows * t.ld, 1)) *
-                             t.elem_size());
-    if (t.rows) be->copy_to_host(raw.data(), t.data, t.rows * t.ld * t.elem_size());
+    // A strided view ends at its last row's last column, not at rows * ld.
+    const int64_t span = t.rows ? (t.rows - 1) * t.ld + t.cols : 0;
+    std::vector<uint8_t> raw(static_cast<size_t>(std::max<int64_t>(span, 1)) * t.elem_size());
+    if (t.rows) be->copy_to_host(raw.data(), t.data, span * t.elem_size());
     for (int64_t r = 0; r < t.rows; ++r)
       for (int64_t c = 0; c < t.cols; ++c) {
         const size_t i = r * t.ld + c;

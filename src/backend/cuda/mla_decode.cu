@@ -73,17 +73,23 @@ __global__ void __launch_bounds__(kThreads) mla_decode_kernel(DecodeArgs a) {
     row_m[tid] = -INFINITY;
     row_l[tid] = 0.0f;
   }
-  for (int i = tid; i < kRows * a.dp; i += kThreads) {
-    const int row = i / a.dp, col = i % a.dp, p = m0 + row;
-    bf16 v = __float2bfloat16_rn(0.0f);
-    if (p < rows) {
-      const int t = q0 + p / a.heads, h = p % a.heads;
-      if (col < a.r)
-        v = a.q_lat[(static_cast<int64_t>(t) * a.heads + h) * a.r + col];
-      else if (col < D)
-        v = a.q[t * a.ld_q + h * a.qk + a.dn + (col - a.r)];
+  // 16-byte chunks, asynchronous where aligned (r and r + dr are multiples of 8, so no chunk
+  // straddles q_lat and q_rope), issued with the first key tile.
+  const int q_chunks = a.dp / 8;
+  for (int i = tid; i < kRows * q_chunks; i += kThreads) {
+    const int row = i / q_chunks, col = (i % q_chunks) * 8, p = m0 + row;
+    bf16* dst = qs + row * stride + col;
+    if (p >= rows || col >= D) {
+      *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+      continue;
     }
-    qs[row * stride + col] = v;
+    const int t = q0 + p / a.heads, h = p % a.heads;
+    const bf16* src = col < a.r ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r + col
+                                : a.q + t * a.ld_q + h * a.qk + a.dn + (col - a.r);
+    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
+      cp_async16(dst, src, 16);
+    else
+      for (int e = 0; e < 8; ++e) dst[e] = src[e];
   }
   // Zero the padding columns of both key buffers once; cp.async never writes them.
   for (int i = tid; i < 2 * kKeys * (a.dp - D); i += kThreads)
@@ -125,15 +131,21 @@ __global__ void __launch_bounds__(kThreads) mla_decode_kernel(DecodeArgs a) {
     const bf16* kt = ks + buf * kKeys * stride;
 
     // S = Q K^T: warp w computes keys 8w..8w+7 of the tile for all 16 rows.
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    // Two accumulators on alternate k steps: independent mma chains instead of one long one.
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, acc2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const bf16* krow = kt + (warp * 8 + g) * stride;
-    for (int k0 = 0; k0 < a.dp; k0 += 16) {
-      const uint32_t qa[4] = {ld_pair(qs + g * stride + k0 + 2 * t4),
-                              ld_pair(qs + (g + 8) * stride + k0 + 2 * t4),
-                              ld_pair(qs + g * stride + k0 + 8 + 2 * t4),
-                              ld_pair(qs + (g + 8) * stride + k0 + 8 + 2 * t4)};
+    const bf16* qrow = qs + g * stride + 2 * t4;
+    for (int k0 = 0; k0 < a.dp; k0 += 32) {
+      const uint32_t qa[4] = {ld_pair(qrow + k0), ld_pair(qrow + 8 * stride + k0),
+                              ld_pair(qrow + k0 + 8), ld_pair(qrow + 8 * stride + k0 + 8)};
       mma_bf16(acc, qa, ld_pair(krow + k0 + 2 * t4), ld_pair(krow + k0 + 8 + 2 * t4));
+      if (k0 + 16 < a.dp) {
+        const uint32_t qb[4] = {ld_pair(qrow + k0 + 16), ld_pair(qrow + 8 * stride + k0 + 16),
+                                ld_pair(qrow + k0 + 24), ld_pair(qrow + 8 * stride + k0 + 24)};
+        mma_bf16(acc2, qb, ld_pair(krow + k0 + 16 + 2 * t4), ld_pair(krow + k0 + 24 + 2 * t4));
+      }
     }
+    for (int e = 0; e < 4; ++e) acc[e] += acc2[e];
     ss[g * kKeys + warp * 8 + 2 * t4] = acc[0] * a.scale;
     ss[g * kKeys + warp * 8 + 2 * t4 + 1] = acc[1] * a.scale;
     ss[(g + 8) * kKeys + warp * 8 + 2 * t4] = acc[2] * a.scale;

@@ -31,8 +31,9 @@ struct PrefillArgs {
   int64_t ld_out;
 };
 
-// Copies `rows` rows of up to two source segments into a zero-padded shared tile of `width`
-// columns: columns [0, n1) from seg1, [n1, n1 + n2) from seg2. 16-byte loads where aligned.
+// Copies (asynchronously: the caller commits and waits) `rows` rows of up to two source segments
+// into a zero-padded shared tile of `width` columns: columns [0, n1) from seg1, [n1, n1 + n2) from
+// seg2. 16-byte loads where aligned.
 __device__ void load_tile(bf16* dst, int stride, int rows, int width, const bf16* seg1, int64_t ld1,
                           int n1, const bf16* seg2, int64_t ld2, int n2) {
   const int chunks = width / 8;
@@ -45,10 +46,11 @@ __device__ void load_tile(bf16* dst, int stride, int rows, int width, const bf16
     }
     const bf16* s1 = seg1 + row * ld1 + c;
     const bf16* s2 = seg2 ? seg2 + row * ld2 + (c - n1) : nullptr;
+    // Aligned chunks go through cp.async, so all of a thread's loads are in flight at once.
     if (c + 8 <= n1 && (reinterpret_cast<uintptr_t>(s1) & 15) == 0) {
-      *reinterpret_cast<uint4*>(d) = *reinterpret_cast<const uint4*>(s1);
+      cp_async16(d, s1, 16);
     } else if (seg2 && c >= n1 && c + 8 <= n1 + n2 && (reinterpret_cast<uintptr_t>(s2) & 15) == 0) {
-      *reinterpret_cast<uint4*>(d) = *reinterpret_cast<const uint4*>(s2);
+      cp_async16(d, s2, 16);
     } else {
       for (int e = 0; e < 8; ++e) {
         const int col = c + e;
@@ -99,6 +101,8 @@ __global__ void __launch_bounds__(kThreads) mla_prefill_kernel(PrefillArgs a) {
     load_tile(vs, vs_stride, nk, a.dvp,
               a.kv + static_cast<int64_t>(k0) * a.heads * head_cols + h * head_cols + a.dn,
               static_cast<int64_t>(a.heads) * head_cols, a.dv, nullptr, 0, 0);
+    cp_async_commit();
+    cp_async_wait<0>();
     __syncthreads();
 
     float s[8][4];
