@@ -34,11 +34,11 @@ fi
 log "benchmarks"
 timeout 120 "$bin/cuda_bench" 2>&1 | tee "$out/bench.txt" | tail -14
 PYTHONUNBUFFERED=1 timeout 90 python3 bench/cuda_peers.py 2>&1 | tee "$out/peers.txt"
-if [[ -x "$bin/duet" ]] && ((SECONDS - start < budget - 150)); then
+if [[ -x "$bin/duet" ]] && ((SECONDS - start < budget - 340)); then
   log "mkmodel moonlight"
-  /usr/bin/time -f "mkmodel wall %e s" timeout 100 "$bin/duet" mkmodel --preset moonlight-16b-a3b \
+  /usr/bin/time -f "mkmodel wall %e s" timeout 240 "$bin/duet" mkmodel --preset moonlight-16b-a3b \
     --out /tmp/moon 2>&1 | tail -2 | tee -a "$out/summary.txt"
-  timeout 50 "$bin/duet" logits --model /tmp/moon --device cuda --prompt-ids 1,2,3,4 \
+  timeout 100 "$bin/duet" logits --model /tmp/moon --device cuda --prompt-ids 1,2,3,4 \
     --out /tmp/l.bin 2>&1 | grep -iE "loaded|error" | tee -a "$out/summary.txt"
 fi
 log "done"
