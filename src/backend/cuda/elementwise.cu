@@ -40,19 +40,20 @@ __global__ void embedding_kernel(const int32_t* ids, const TT* table, int64_t ld
     out[t * ld_out + c] = from_float<TO>(to_float(src[c]));
 }
 
-// out = w * (r * rsqrt(mean(r^2) + eps)) with r = x, or r = residual + x stored back first.
-template <typename TA, typename TW>
-__global__ void rms_norm_kernel(TA* res, int64_t ld_res, const TA* x, int64_t ld_x, const TW* w,
-                                float eps, TA* out, int64_t ld_out, int64_t cols) {
+// out = w * (r * rsqrt(mean(r^2) + eps)) with r = res, or r = res + x stored back first. The
+// residual stream res may be f32 while x and out are bf16 (CudaBackend::residual_dtype).
+template <typename TR, typename TX, typename TW, typename TO>
+__global__ void rms_norm_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TW* w,
+                                float eps, TO* out, int64_t ld_out, int64_t cols) {
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
-  TA* r = res + t * ld_res;
+  TR* r = res + t * ld_res;
   float ss = 0.0f;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
     float v = to_float(r[c]);
     if (x) {
-      // The residual stream is stored in the activation dtype; the norm reads what was stored.
-      const TA sum = from_float<TA>(v + to_float(x[t * ld_x + c]));
+      // The norm reads the residual as stored (rounded when the stream is bf16).
+      const TR sum = from_float<TR>(v + to_float(x[t * ld_x + c]));
       r[c] = sum;
       v = to_float(sum);
     }
@@ -61,7 +62,7 @@ __global__ void rms_norm_kernel(TA* res, int64_t ld_res, const TA* x, int64_t ld
   const float mean = block_sum(ss, red) / static_cast<float>(cols);
   const float inv = 1.0f / sqrtf(mean + eps);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    out[t * ld_out + c] = from_float<TA>(to_float(w[c]) * (to_float(r[c]) * inv));
+    out[t * ld_out + c] = from_float<TO>(to_float(w[c]) * (to_float(r[c]) * inv));
 }
 
 template <typename T>
@@ -117,15 +118,23 @@ void embedding(Context& c, const Tensor& ids, const Tensor& table, const Tensor&
 void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Tensor& out,
               const Tensor* residual_add) {
   if (x.rows == 0) return;
-  DUET_CHECK(x.dtype == out.dtype && w.cols == x.cols, "rms_norm: shapes or dtypes differ");
-  dispatch_float(x.dtype, [&](auto* ta) {
-    using TA = std::remove_pointer_t<decltype(ta)>;
-    dispatch_float(w.dtype, [&](auto* tw) {
-      using TW = std::remove_pointer_t<decltype(tw)>;
-      const TA* add = residual_add ? residual_add->ptr<const TA>() : nullptr;
-      const int64_t ld_add = residual_add ? residual_add->ld : 0;
-      rms_norm_kernel<<<x.rows, kThreads, 0, c.stream>>>(
-          x.ptr<TA>(), x.ld, add, ld_add, w.ptr<const TW>(), eps, out.ptr<TA>(), out.ld, x.cols);
+  DUET_CHECK(w.cols == x.cols && out.cols == x.cols, "rms_norm: shapes differ");
+  const DType add_dtype = residual_add ? residual_add->dtype : out.dtype;
+  dispatch_float(x.dtype, [&](auto* tr) {
+    using TR = std::remove_pointer_t<decltype(tr)>;
+    dispatch_float(add_dtype, [&](auto* tx) {
+      using TX = std::remove_pointer_t<decltype(tx)>;
+      dispatch_float(w.dtype, [&](auto* tw) {
+        using TW = std::remove_pointer_t<decltype(tw)>;
+        dispatch_float(out.dtype, [&](auto* to) {
+          using TO = std::remove_pointer_t<decltype(to)>;
+          const TX* add = residual_add ? residual_add->ptr<const TX>() : nullptr;
+          const int64_t ld_add = residual_add ? residual_add->ld : 0;
+          rms_norm_kernel<<<x.rows, kThreads, 0, c.stream>>>(x.ptr<TR>(), x.ld, add, ld_add,
+                                                             w.ptr<const TW>(), eps, out.ptr<TO>(),
+                                                             out.ld, x.cols);
+        });
+      });
     });
   });
   DUET_CUDA_LAUNCHED();
