@@ -21,10 +21,6 @@ class Backend {
   // Activation dtype (f32 on CPU, bf16 on CUDA) and latent-cache dtype.
   virtual DType act_dtype() const = 0;
   virtual DType cache_dtype() const = 0;
-  // Dtype of the residual stream (embedding output, residual of add_rms_norm): act_dtype unless
-  // a backend keeps it wider. CUDA keeps it in f32 so the sum over layers is not rounded to bf16
-  // after every sublayer; rms_norm / add_rms_norm then read it and write act_dtype.
-  virtual DType residual_dtype() const { return act_dtype(); }
   // Dtype matrices are stored in (bf16 on both; f32 checkpoints keep f32 on CPU).
   virtual DType weight_dtype(DType checkpoint_dtype) const = 0;
 

@@ -109,8 +109,8 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
   decode_ = upload_i32(kDecode, h_decode_, 1, num_seqs_);
   block_table_ = upload_i32(kBlockTable, table, num_seqs_, static_cast<int64_t>(max_blocks));
 
-  // hidden: [T, H] residual stream (residual dtype); normed: [T, H] input of the next sublayer.
-  Tensor hidden = scratch(kHidden, be_.residual_dtype(), T, H);
+  // hidden: [T, H] residual stream; normed: [T, H] input of the next sublayer.
+  Tensor hidden = scratch(kHidden, act, T, H);
   Tensor normed = scratch(kNormed, act, T, H);
   Tensor sub_out = scratch(kAttnOut, act, T, H);
   const float eps = static_cast<float>(c.rms_norm_eps);

@@ -60,7 +60,6 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   DType act_dtype() const override { return DType::kBF16; }
   DType cache_dtype() const override { return DType::kBF16; }
-  DType residual_dtype() const override { return DType::kF32; }
   DType weight_dtype(DType) const override { return DType::kBF16; }
 
   void* alloc(size_t bytes) override {

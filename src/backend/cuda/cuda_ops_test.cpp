@@ -23,7 +23,7 @@ TEST_F(CudaOps, ElementwiseAndNorm) {
       for (int64_t t = 0; t < T; ++t) cpu::rms_norm_row(&res[t * D], wc, 1e-6f, &ref[t * D], D);
       expect_close(download(yd), res, 1e-2f, "add_rms_norm residual");
       expect_close(download(out), ref, 1e-2f, "add_rms_norm out");
-      // f32 residual stream (CudaBackend::residual_dtype), bf16 x and out: no rounding of res.
+      // f32 residual stream with bf16 x and out: no rounding of res.
       Tensor yf = upload(y, T, D, DType::kF32);
       std::vector<float> resf = y;
       be->add_rms_norm(yf, xd, wd, 1e-6f, out);
