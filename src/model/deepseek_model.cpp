@@ -267,7 +267,6 @@ void DeepseekModel::logits(MicroBatch& mb, std::vector<float>& out) {
   const ForwardBatch& batch = *mb.batch;
   const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
-  const DType act = be_.act_dtype();
   out.assign(static_cast<size_t>(R * V), 0.0f);
   if (R == 0) return;
   for (int32_t r : batch.logit_rows)
@@ -275,11 +274,11 @@ void DeepseekModel::logits(MicroBatch& mb, std::vector<float>& out) {
   Tensor rows = upload_i32(be_, mb, kLogitRows, batch.logit_rows, 1, R);
   Tensor sel = mb.scratch(be_, kLogitsSel, act, R, H);  // [R, H]
   be_.gather_rows(mb.normed, rows, sel);
-  Tensor lg = mb.scratch(be_, kLogits, act, R, V);  // [R, V]
+  // Logits straight out of the GEMM's fp32 accumulator: rounding them to the activation dtype
+  // first would add up to half a bf16 ulp of the largest logit. lg: [R, V] f32.
+  Tensor lg = mb.scratch(be_, kLogitsF32, DType::kF32, R, V);
   be_.gemm(sel, w_.lm_head, lg);
-  Tensor lg32 = act == DType::kF32 ? lg : mb.scratch(be_, kLogitsF32, DType::kF32, R, V);
-  if (act != DType::kF32) be_.to_f32(lg, lg32);
-  be_.copy_to_host(out.data(), lg32.data, out.size() * sizeof(float));
+  be_.copy_to_host(out.data(), lg.data, out.size() * sizeof(float));
 }
 
 }  // namespace duet

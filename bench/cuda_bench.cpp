@@ -1,0 +1,209 @@
+// CUDA backend benchmarks through the Backend interface: the two ceilings (device copy, large
+// bf16 GEMM), MLA decode attention (absorbed, paged bf16 cache), the routed-expert op and MLA
+// prefill attention. Prints one table; docs/PERFORMANCE.md records the results.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+
+namespace duet {
+namespace {
+
+struct Bench {
+  std::unique_ptr<Backend> be = make_cuda_backend();
+  std::vector<DeviceBuffer> bufs;
+  uint64_t state = 88172645463325252ull;
+
+  // Random bf16 in [-scale, scale): [rows, cols].
+  Tensor random(int64_t rows, int64_t cols, float scale = 1.0f) {
+    std::vector<uint16_t> h(static_cast<size_t>(rows * cols));
+    for (auto& v : h) {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      v = f32_to_bf16(scale * (static_cast<float>(state >> 40) / 8388608.0f - 1.0f));
+    }
+    bufs.emplace_back(*be, h.size() * 2);
+    be->copy_to_device(bufs.back().get(), h.data(), h.size() * 2);
+    return Tensor::matrix(bufs.back().get(), DType::kBF16, rows, cols);
+  }
+  Tensor ints(const std::vector<int32_t>& v, int64_t rows, int64_t cols) {
+    bufs.emplace_back(*be, std::max<size_t>(v.size(), 1) * 4);
+    be->copy_to_device(bufs.back().get(), v.data(), v.size() * 4);
+    return Tensor::matrix(bufs.back().get(), DType::kI32, rows, cols);
+  }
+  Tensor zeros(int64_t rows, int64_t cols, DType dt) {
+    bufs.emplace_back(*be, static_cast<size_t>(rows * cols) * dtype_size(dt));
+    Tensor t = Tensor::matrix(bufs.back().get(), dt, rows, cols);
+    be->fill_zero(t);
+    return t;
+  }
+  // Median over 5 runs of the mean time of `iters` calls, in microseconds.
+  double time_us(const std::function<void()>& f, int iters = 10) {
+    for (int i = 0; i < 3; ++i) f();
+    be->synchronize();
+    std::vector<double> runs;
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < iters; ++i) f();
+      be->synchronize();
+      runs.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+          iters);
+    }
+    std::sort(runs.begin(), runs.end());
+    return runs[2];
+  }
+};
+
+struct Row {
+  std::string what;
+  double us;
+  std::string rate;
+};
+
+void print(const std::vector<Row>& rows) {
+  std::printf("\n| benchmark | time (us) | rate |\n|---|---|---|\n");
+  for (const auto& r : rows)
+    std::printf("| %s | %.1f | %s |\n", r.what.c_str(), r.us, r.rate.c_str());
+}
+
+std::string fmt(const char* f, double a, double b = 0) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, f, a, b);
+  return buf;
+}
+
+int run() {
+  Bench b;
+  std::vector<Row> rows;
+  // (1) ceilings: 1 GiB device copy (read + write counted), 8192^3 bf16 GEMM.
+  const size_t copy_bytes = size_t{1} << 30;
+  DeviceBuffer src(*b.be, copy_bytes), dst(*b.be, copy_bytes);
+  b.be->fill_zero(Tensor::matrix(src.get(), DType::kBF16, 1, copy_bytes / 2));
+  const double copy_us = b.time_us([&] { b.be->copy_device(dst.get(), src.get(), copy_bytes); });
+  const double copy_gbs = 2.0 * copy_bytes / copy_us / 1e3;
+  rows.push_back({"device copy 1 GiB", copy_us, fmt("%.0f GB/s (ceiling)", copy_gbs)});
+  src.reset();
+  dst.reset();
+  {
+    const int64_t n = 8192;
+    Tensor x = b.random(n, n), w = b.random(n, n), y = b.zeros(n, n, DType::kBF16);
+    const double us = b.time_us([&] { b.be->gemm(x, w, y); });
+    rows.push_back(
+        {"gemm bf16 8192^3", us, fmt("%.0f TFLOP/s (ceiling)", 2.0 * n * n * n / us / 1e6)});
+  }
+  // (2) MLA decode: batch 64, context 2048, Moonlight (16 heads) and Kimi K2 (64 heads).
+  for (int64_t H : {16, 64}) {
+    const int64_t B = 64, L = 2048, dn = 128, dr = 64, dv = 128, r = 512;
+    const int64_t nb = L / kKvBlockSize;
+    std::vector<int32_t> table(B * nb), q_start(B + 1), kv_len(B, L), decode(B, 1), pos(B, L - 1);
+    std::iota(table.begin(), table.end(), 0);
+    std::iota(q_start.begin(), q_start.end(), 0);
+    MlaParams p;
+    p.q = b.random(B, H * (dn + dr));
+    p.positions = b.ints(pos, 1, B);
+    p.out = b.zeros(B, H * dv, DType::kBF16);
+    p.q_start = b.ints(q_start, 1, B + 1);
+    p.kv_len = b.ints(kv_len, 1, B);
+    p.decode = b.ints(decode, 1, B);
+    p.block_table = b.ints(table, B, nb);
+    p.num_seqs = B;
+    p.host_q_start = q_start.data();
+    p.host_kv_len = kv_len.data();
+    p.host_decode = decode.data();
+    p.cache = b.random(B * L, r + dr);
+    p.kv_b = b.random(H * (dn + dv), r, 0.05f);
+    p.heads = H;
+    p.nope_dim = dn;
+    p.rope_dim = dr;
+    p.v_dim = dv;
+    p.kv_rank = r;
+    p.scale = 0.0722f;
+    const double us = b.time_us([&] { b.be->mla_attention(p); }, 20);
+    const double bytes = static_cast<double>(B * L * (r + dr) * 2);
+    const double gbs = bytes / us / 1e3;
+    rows.push_back({"mla decode B64 L2048 H" + std::to_string(H), us,
+                    fmt("%.0f GB/s cache, %.0f%% of copy", gbs, 100 * gbs / copy_gbs)});
+  }
+  // (3) Moonlight routed experts (E 64, H 2048, I 1408, top-6) at 16, 64, 512 tokens/expert.
+  {
+    const int64_t E = 64, H = 2048, I = 1408, k = 6;
+    Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
+    for (int64_t m : {1, 16, 64, 512}) {
+      const int64_t T = m * E / k;
+      std::vector<int32_t> ids(T * k);
+      std::vector<float> wv(T * k, 0.1f);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t j = 0; j < k; ++j) ids[t * k + j] = static_cast<int32_t>((t * k + j) % E);
+      ExpertParams p;
+      p.x = b.random(T, H);
+      p.ids = b.ints(ids, T, k);
+      b.bufs.emplace_back(*b.be, wv.size() * 4);
+      b.be->copy_to_device(b.bufs.back().get(), wv.data(), wv.size() * 4);
+      p.weights = Tensor::matrix(b.bufs.back().get(), DType::kF32, T, k);
+      p.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
+      p.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
+      p.out = b.zeros(T, H, DType::kBF16);
+      const double us = b.time_us([&] { b.be->moe_experts(p); });
+      const int64_t touched = std::min(E, T * k);
+      const double wbytes = static_cast<double>(touched) * 3 * I * H * 2;
+      const double flops = 2.0 * T * k * 3 * I * H;
+      rows.push_back({"moe_experts moonlight " + std::to_string(m) + " tok/expert (T " +
+                          std::to_string(T) + ")",
+                      us,
+                      fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
+    }
+  }
+  // (4) MLA prefill: 4 sequences x 4096 tokens, 16 heads, qk 192, v 128, causal.
+  {
+    const int64_t S = 4, n = 4096, H = 16, dn = 128, dr = 64, dv = 128, r = 512, T = S * n;
+    const int64_t nb = n / kKvBlockSize;
+    std::vector<int32_t> table(S * nb), q_start(S + 1), kv_len(S, n), decode(S, 0), pos(T);
+    std::iota(table.begin(), table.end(), 0);
+    for (int64_t s = 0; s <= S; ++s) q_start[s] = static_cast<int32_t>(s * n);
+    for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(t % n);
+    MlaParams p;
+    p.q = b.random(T, H * (dn + dr));
+    p.positions = b.ints(pos, 1, T);
+    p.out = b.zeros(T, H * dv, DType::kBF16);
+    p.q_start = b.ints(q_start, 1, S + 1);
+    p.kv_len = b.ints(kv_len, 1, S);
+    p.decode = b.ints(decode, 1, S);
+    p.block_table = b.ints(table, S, nb);
+    p.num_seqs = S;
+    p.host_q_start = q_start.data();
+    p.host_kv_len = kv_len.data();
+    p.host_decode = decode.data();
+    p.cache = b.random(T, r + dr);
+    p.kv_b = b.random(H * (dn + dv), r, 0.05f);
+    p.heads = H;
+    p.nope_dim = dn;
+    p.rope_dim = dr;
+    p.v_dim = dv;
+    p.kv_rank = r;
+    p.scale = 0.0722f;
+    const double us = b.time_us([&] { b.be->mla_attention(p); });
+    const double flops = S * H * (static_cast<double>(n) * n / 2) * 2 * (dn + dr + dv);
+    rows.push_back({"mla prefill 4x4096 H16 (incl. kv_b up-projection)", us,
+                    fmt("%.0f TFLOP/s attention", flops / us / 1e6)});
+  }
+  print(rows);
+  return 0;
+}
+
+}  // namespace
+}  // namespace duet
+
+int main() {
+  if (!duet::cuda_device_available()) {
+    std::fprintf(stderr, "cuda_bench: no usable CUDA device\n");
+    return 1;
+  }
+  return duet::run();
+}

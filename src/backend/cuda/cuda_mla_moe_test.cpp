@@ -1,0 +1,196 @@
+// MLA attention (mixed decode / prefill sequences, cached prefixes, permuted block tables) and
+// the MoE router and experts: CUDA against the CPU reference.
+#include "backend/cuda/cuda_test_util.h"
+
+namespace duet {
+namespace {
+
+struct MlaCase {
+  int64_t H, dn, dr, dv, r;
+  std::vector<int32_t> cached, fresh, decode;  // per sequence
+};
+
+class CudaMla : public CudaOps {
+ protected:
+  void run(const MlaCase& m, uint32_t seed) {
+    const int64_t S = static_cast<int64_t>(m.cached.size()), W = m.r + m.dr;
+    std::vector<int32_t> q_start{0}, kv_len, positions;
+    int64_t total_blocks = 0, max_blocks = 1;
+    for (int64_t s = 0; s < S; ++s) {
+      q_start.push_back(q_start.back() + m.fresh[s]);
+      kv_len.push_back(m.cached[s] + m.fresh[s]);
+      for (int32_t j = 0; j < m.fresh[s]; ++j) positions.push_back(m.cached[s] + j);
+      const int64_t nb = (kv_len.back() + kKvBlockSize - 1) / kKvBlockSize;
+      total_blocks += nb;
+      max_blocks = std::max(max_blocks, nb);
+    }
+    const int64_t T = q_start.back(), NB = total_blocks + 1;
+    // Blocks handed out in a random order, so the block table is a permutation.
+    std::vector<int32_t> perm(NB);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), std::mt19937(seed));
+    std::vector<int32_t> table(S * max_blocks, 0);
+    int64_t next = 0;
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t b = 0; b * kKvBlockSize < kv_len[s]; ++b)
+        table[s * max_blocks + b] = perm[next++];
+    auto cache = randn(NB * kKvBlockSize * W, seed + 1);
+    auto q = randn(T * m.H * (m.dn + m.dr), seed + 2);
+    auto kvb = randn(m.H * (m.dn + m.dv) * m.r, seed + 3, 0.1f);
+    std::vector<float> ref(T * m.H * m.dv, NAN);
+
+    MlaParams p;
+    p.num_seqs = S;
+    p.host_q_start = q_start.data();
+    p.host_kv_len = kv_len.data();
+    p.host_decode = m.decode.data();
+    p.heads = m.H;
+    p.nope_dim = m.dn;
+    p.rope_dim = m.dr;
+    p.v_dim = m.dv;
+    p.kv_rank = m.r;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(m.dn + m.dr));
+    MlaParams c = p;
+    c.q = Tensor::matrix(q.data(), DType::kF32, T, m.H * (m.dn + m.dr));
+    c.positions = Tensor::matrix(positions.data(), DType::kI32, 1, T);
+    c.out = Tensor::matrix(ref.data(), DType::kF32, T, m.H * m.dv);
+    c.q_start = Tensor::matrix(q_start.data(), DType::kI32, 1, S + 1);
+    c.kv_len = Tensor::matrix(kv_len.data(), DType::kI32, 1, S);
+    c.decode = Tensor::matrix(const_cast<int32_t*>(m.decode.data()), DType::kI32, 1, S);
+    c.block_table = Tensor::matrix(table.data(), DType::kI32, S, max_blocks);
+    c.cache = Tensor::matrix(cache.data(), DType::kF32, NB * kKvBlockSize, W);
+    c.kv_b = Tensor::matrix(kvb.data(), DType::kF32, m.H * (m.dn + m.dv), m.r);
+    cpu::mla_attention(pool, c);
+
+    p.q = upload(q, T, m.H * (m.dn + m.dr));
+    p.positions = upload_i32(positions, 1, T);
+    p.out = empty(T, m.H * m.dv);
+    p.q_start = upload_i32(q_start, 1, S + 1);
+    p.kv_len = upload_i32(kv_len, 1, S);
+    p.decode = upload_i32(m.decode, 1, S);
+    p.block_table = upload_i32(table, S, max_blocks);
+    p.cache = upload(cache, NB * kKvBlockSize, W);
+    p.kv_b = upload(kvb, m.H * (m.dn + m.dv), m.r);
+    be->mla_attention(p);
+    expect_close(download(p.out), ref, 2e-2f, "mla_attention");
+  }
+};
+
+TEST_F(CudaMla, TinyDimsMixedBatch) {
+  run({4, 16, 8, 12, 32, {0, 70, 0, 130, 10, 5}, {5, 1, 1, 3, 2, 0}, {0, 1, 0, 0, 1, 1}}, 10);
+  run({4, 16, 8, 12, 32, {0}, {1}, {1}}, 11);  // one token, one key
+}
+
+TEST_F(CudaMla, RealDims16Heads) {
+  run({16, 128, 64, 128, 512, {0, 300, 1000, 64, 0}, {100, 1, 1, 70, 1}, {0, 1, 1, 0, 1}}, 12);
+}
+
+TEST_F(CudaMla, RealDims64HeadsLongDecode) {
+  run({64, 128, 64, 128, 512, {2047, 511, 3000}, {1, 1, 2}, {1, 1, 1}}, 13);
+}
+
+class CudaMoe : public CudaOps {};
+
+TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
+  struct Case {
+    RouterScoring scoring;
+    int64_t E, k, groups, topk_groups;
+  };
+  const Case cases[] = {{RouterScoring::kSigmoidNoauxTc, 16, 4, 4, 2},
+                        {RouterScoring::kSigmoidNoauxTc, 64, 6, 1, 1},
+                        {RouterScoring::kSoftmaxGreedy, 16, 3, 1, 1},
+                        {RouterScoring::kSoftmaxGroupLimited, 64, 6, 8, 3}};
+  const int64_t H = 64;
+  std::mt19937 rng(5);
+  for (const Case& cs : cases) {
+    for (int64_t T : {0, 1, 33, 200}) {
+      SCOPED_TRACE("E " + std::to_string(cs.E) + " T " + std::to_string(T));
+      // Small multiples of 1/4 and 1/8: every logit is exact in fp32, so ties are real ties.
+      std::vector<float> x(T * H), gate(cs.E * H), bias(cs.E);
+      for (auto& v : x) v = static_cast<float>(static_cast<int>(rng() % 9) - 4) / 4;
+      for (auto& v : gate) v = static_cast<float>(static_cast<int>(rng() % 9) - 4) / 8;
+      for (auto& v : bias) v = static_cast<float>(static_cast<int>(rng() % 5) - 2) / 16;
+      std::vector<int32_t> valid(T);
+      for (int64_t t = 0; t < T; ++t) valid[t] = t % 5 != 4;
+      std::vector<int32_t> ids(T * cs.k, 7);
+      std::vector<float> w(T * cs.k, NAN);
+      RouterParams p;
+      p.scoring = cs.scoring;
+      p.num_experts = cs.E;
+      p.top_k = cs.k;
+      p.n_group = cs.groups;
+      p.topk_group = cs.topk_groups;
+      p.norm_topk_prob = true;
+      p.routed_scaling_factor = 2.5f;
+      RouterParams c = p;
+      c.x = Tensor::matrix(x.data(), DType::kF32, T, H);
+      c.gate = Tensor::matrix(gate.data(), DType::kF32, cs.E, H);
+      if (cs.scoring == RouterScoring::kSigmoidNoauxTc)
+        c.bias = Tensor::matrix(bias.data(), DType::kF32, 1, cs.E);
+      c.valid = Tensor::matrix(valid.data(), DType::kI32, 1, T);
+      c.ids = Tensor::matrix(ids.data(), DType::kI32, T, cs.k);
+      c.weights = Tensor::matrix(w.data(), DType::kF32, T, cs.k);
+      cpu::moe_route(pool, c);
+      p.x = upload(x, T, H);
+      p.gate = upload(gate, cs.E, H);
+      if (cs.scoring == RouterScoring::kSigmoidNoauxTc) p.bias = upload(bias, 1, cs.E, DType::kF32);
+      p.valid = upload_i32(valid, 1, T);
+      p.ids = empty(T, cs.k, DType::kI32);
+      p.weights = empty(T, cs.k, DType::kF32);
+      be->moe_route(p);
+      const auto got_ids = download(p.ids);
+      for (int64_t i = 0; i < T * cs.k; ++i) ASSERT_EQ(got_ids[i], ids[i]) << "entry " << i;
+      expect_close(download(p.weights), w, 1e-5f, "router weights");
+    }
+  }
+}
+
+TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
+  const int64_t E = 8, first = 4, H = 64, I = 48, k = 3;
+  auto gu = randn(E * 2 * I * H, 20, 0.1f), dn = randn(E * H * I, 21, 0.1f);
+  Tensor gud = upload(gu, E * 2 * I, H), dnd = upload(dn, E * H, I);
+  Tensor gus = Tensor::stacked(gud.data, DType::kBF16, E, 2 * I, H);
+  Tensor dns = Tensor::stacked(dnd.data, DType::kBF16, E, H, I);
+  std::mt19937 rng(22);
+  // T <= 64 takes the no-sync path; 200 the counted padded path; skewed 200 the packed path.
+  for (int64_t T : {0, 1, 5, 64, 200, -200}) {
+    const bool skewed = T < 0;
+    T = std::abs(T);
+    SCOPED_TRACE("T " + std::to_string(T) + (skewed ? " skewed" : ""));
+    auto x = randn(T * H, 23);
+    std::vector<int32_t> ids(T * k);
+    std::vector<float> w(T * k);
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<int32_t> pick(16);
+      std::iota(pick.begin(), pick.end(), 0);
+      std::shuffle(pick.begin(), pick.end(), rng);
+      if (skewed && t % 10 != 0) std::swap(*std::find(pick.begin(), pick.end(), 5), pick[0]);
+      for (int64_t j = 0; j < k; ++j) {
+        ids[t * k + j] = t % 7 == 3 && j == 1 ? -1 : pick[j];
+        w[t * k + j] = 0.25f + 0.5f * static_cast<float>(rng() % 100) / 100;
+      }
+    }
+    std::vector<float> ref(T * H, NAN);
+    ExpertParams c;
+    c.x = Tensor::matrix(x.data(), DType::kF32, T, H);
+    c.ids = Tensor::matrix(ids.data(), DType::kI32, T, k);
+    c.weights = Tensor::matrix(w.data(), DType::kF32, T, k);
+    c.gate_up = Tensor::stacked(gu.data(), DType::kF32, E, 2 * I, H);
+    c.down = Tensor::stacked(dn.data(), DType::kF32, E, H, I);
+    c.first_expert = first;
+    c.out = Tensor::matrix(ref.data(), DType::kF32, T, H);
+    cpu::moe_experts(pool, c);
+    ExpertParams p = c;
+    p.x = upload(x, T, H);
+    p.ids = upload_i32(ids, T, k);
+    p.weights = upload(w, T, k, DType::kF32);
+    p.gate_up = gus;
+    p.down = dns;
+    p.out = empty(T, H);
+    be->moe_experts(p);
+    expect_close(download(p.out), ref, 2e-2f, "moe_experts");
+  }
+}
+
+}  // namespace
+}  // namespace duet

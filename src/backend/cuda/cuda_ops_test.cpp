@@ -1,0 +1,131 @@
+// Elementwise ops, GEMM, RoPE and the cache write: CUDA against the CPU reference.
+#include "backend/cuda/cuda_test_util.h"
+
+namespace duet {
+namespace {
+
+TEST_F(CudaOps, ElementwiseAndNorm) {
+  for (int64_t T : {0, 1, 7, 130}) {
+    for (int64_t D : {37, 2048}) {
+      SCOPED_TRACE("T " + std::to_string(T) + " D " + std::to_string(D));
+      auto x = randn(T * D, 1), y = randn(T * D, 2), w = randn(D, 3);
+      Tensor xd = upload(x, T, D, DType::kBF16, D + 3), yd = upload(y, T, D);
+      Tensor wd = upload(w, 1, D, DType::kF32);
+      std::vector<float> ref(T * D), res = y;
+      Tensor out = empty(T, D);
+      be->rms_norm(xd, wd, 1e-6f, out);
+      Tensor wc = Tensor::matrix(w.data(), DType::kF32, 1, D);
+      for (int64_t t = 0; t < T; ++t) cpu::rms_norm_row(&x[t * D], wc, 1e-6f, &ref[t * D], D);
+      expect_close(download(out), ref, 1e-2f, "rms_norm");
+      // residual += x; out = norm(residual)
+      be->add_rms_norm(yd, xd, wd, 1e-6f, out);
+      for (int64_t i = 0; i < T * D; ++i) res[i] = bf16_to_f32(f32_to_bf16(res[i] + x[i]));
+      for (int64_t t = 0; t < T; ++t) cpu::rms_norm_row(&res[t * D], wc, 1e-6f, &ref[t * D], D);
+      expect_close(download(yd), res, 1e-2f, "add_rms_norm residual");
+      expect_close(download(out), ref, 1e-2f, "add_rms_norm out");
+      // f32 residual stream with bf16 x and out: no rounding of res.
+      Tensor yf = upload(y, T, D, DType::kF32);
+      std::vector<float> resf = y;
+      be->add_rms_norm(yf, xd, wd, 1e-6f, out);
+      for (int64_t i = 0; i < T * D; ++i) resf[i] += x[i];
+      for (int64_t t = 0; t < T; ++t) cpu::rms_norm_row(&resf[t * D], wc, 1e-6f, &ref[t * D], D);
+      expect_close(download(yf), resf, 1e-6f, "add_rms_norm f32 residual");
+      expect_close(download(out), ref, 1e-2f, "add_rms_norm f32 residual out");
+      // silu_mul over [T, 2I] with I = D / 2 (rounded down)
+      const int64_t I = D / 2;
+      Tensor act = empty(T, I);
+      be->silu_mul(yd.slice_cols(0, 2 * I), act);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < I; ++c) {
+          const float g = res[t * D + c];
+          ref[t * I + c] = g / (1 + std::exp(-g)) * res[t * D + I + c];
+        }
+      expect_close(download(act), std::vector<float>(ref.begin(), ref.begin() + T * I), 1e-2f,
+                   "silu_mul");
+      // gather_rows (negative rows are zero), embedding, to_f32, add
+      std::vector<int32_t> rows(T);
+      for (int64_t t = 0; t < T; ++t) rows[t] = t % 3 == 2 ? -1 : static_cast<int32_t>(T - 1 - t);
+      Tensor g = empty(T, D);
+      be->gather_rows(xd, upload_i32(rows, 1, T), g);
+      std::vector<float> gref(T * D, 0.0f);
+      for (int64_t t = 0; t < T; ++t)
+        if (rows[t] >= 0) std::copy_n(&x[rows[t] * D], D, &gref[t * D]);
+      EXPECT_EQ(download(g), gref);
+      Tensor e = empty(T, D);
+      std::vector<int32_t> ids(T);
+      for (int64_t t = 0; t < T; ++t)
+        ids[t] = static_cast<int32_t>((t * 7) % std::max<int64_t>(T, 1));
+      be->embedding(upload_i32(ids, 1, T), xd, e);
+      std::vector<float> eref(T * D);
+      for (int64_t t = 0; t < T; ++t) std::copy_n(&x[ids[t] * D], D, &eref[t * D]);
+      EXPECT_EQ(download(e), eref);
+      Tensor f = empty(T, D, DType::kF32);
+      be->to_f32(xd, f);
+      EXPECT_EQ(download(f), x);
+      be->add(e, g);
+      for (int64_t i = 0; i < T * D; ++i) eref[i] += gref[i];
+      expect_close(download(e), eref, 1e-2f, "add");
+    }
+  }
+}
+
+TEST_F(CudaOps, GemmMatchesCpuOnStridedViews) {
+  for (int64_t T : {0, 1, 5, 130}) {
+    for (int64_t K : {8, 33, 512}) {
+      const int64_t N = 37;
+      SCOPED_TRACE("T " + std::to_string(T) + " K " + std::to_string(K));
+      auto x = randn(T * K, 4), w = randn(N * K, 5);
+      std::vector<float> ref(T * N);
+      cpu::gemm(pool, Tensor::matrix(x.data(), DType::kF32, T, K),
+                Tensor::matrix(w.data(), DType::kF32, N, K),
+                Tensor::matrix(ref.data(), DType::kF32, T, N));
+      Tensor xd = upload(x, T, K, DType::kBF16, K + 8), wd = upload(w, N, K);
+      for (DType out : {DType::kBF16, DType::kF32}) {
+        Tensor y = empty(T, N + 5, out).slice_cols(2, 2 + N);  // a strided output view
+        be->gemm(xd, wd, y);
+        expect_close(download(y), ref, out == DType::kF32 ? 1e-4f : 1e-2f, "gemm");
+      }
+    }
+  }
+}
+
+TEST_F(CudaOps, RopeAndCacheWrite) {
+  const int64_t H = 3, dn = 16, dr = 8, r = 32;
+  for (int64_t T : {0, 1, 9}) {
+    auto q = randn(T * H * (dn + dr), 6), ckv = randn(T * (r + dr), 7), nw = randn(r, 8);
+    std::vector<float> inv(dr / 2);
+    for (int64_t i = 0; i < dr / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / dr);
+    std::vector<int32_t> pos(T), slots(T);
+    for (int64_t t = 0; t < T; ++t) {
+      pos[t] = static_cast<int32_t>(100 * t + 3);
+      slots[t] = static_cast<int32_t>((t * 37) % 128);
+    }
+    RopeParams rp{upload(inv, 1, dr / 2, DType::kF32), dr, 1.3f};
+    RopeParams rc{Tensor::matrix(inv.data(), DType::kF32, 1, dr / 2), dr, 1.3f};
+    Tensor qd = upload(q, T, H * (dn + dr));
+    Tensor posd = upload_i32(pos, 1, T);
+    be->rope_q(qd, posd, rp, H, dn);
+    cpu::rope_q(pool, Tensor::matrix(q.data(), DType::kF32, T, H * (dn + dr)),
+                Tensor::matrix(pos.data(), DType::kI32, 1, T), rc, H, dn);
+    expect_close(download(qd), q, 1e-2f, "rope_q");
+    Tensor cache = empty(128, r + dr);
+    std::vector<float> cref(128 * (r + dr), NAN);
+    be->mla_cache_write(upload(ckv, T, r + dr), upload(nw, 1, r, DType::kF32), 1e-6f, posd,
+                        upload_i32(slots, 1, T), rp, cache);
+    cpu::mla_cache_write(pool, Tensor::matrix(ckv.data(), DType::kF32, T, r + dr),
+                         Tensor::matrix(nw.data(), DType::kF32, 1, r), 1e-6f,
+                         Tensor::matrix(pos.data(), DType::kI32, 1, T),
+                         Tensor::matrix(slots.data(), DType::kI32, 1, T), rc,
+                         Tensor::matrix(cref.data(), DType::kF32, 128, r + dr));
+    std::vector<float> got = download(cache), g2, r2;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < r + dr; ++c) {
+        g2.push_back(got[slots[t] * (r + dr) + c]);
+        r2.push_back(cref[slots[t] * (r + dr) + c]);
+      }
+    expect_close(g2, r2, 1e-2f, "mla_cache_write");
+  }
+}
+
+}  // namespace
+}  // namespace duet

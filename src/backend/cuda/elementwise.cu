@@ -1,0 +1,209 @@
+// Row-wise elementwise ops and RMSNorm. One block per row, fp32 arithmetic, one rounding to the
+// output dtype at the end (bf16 activations carry no intermediate rounding beyond HF's).
+#include <cmath>
+
+#include "backend/cuda/cuda_common.cuh"
+
+namespace duet::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Calls f with a typed null pointer of the tensor's element type (bf16 or f32).
+template <typename F>
+void dispatch_float(DType t, F&& f) {
+  if (t == DType::kBF16) {
+    f(static_cast<bf16*>(nullptr));
+  } else {
+    DUET_CHECK(t == DType::kF32, "cuda: expected a bf16 or f32 tensor, got ", dtype_name(t));
+    f(static_cast<float*>(nullptr));
+  }
+}
+
+__device__ float block_sum(float v, float* shared) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) total += shared[w];
+  __syncthreads();  // shared may be reused by the caller
+  return total;
+}
+
+template <typename TT, typename TO>
+__global__ void embedding_kernel(const int32_t* ids, const TT* table, int64_t ld_table, TO* out,
+                                 int64_t ld_out, int64_t cols) {
+  const int64_t t = blockIdx.x;
+  const TT* src = table + static_cast<int64_t>(ids[t]) * ld_table;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    out[t * ld_out + c] = from_float<TO>(to_float(src[c]));
+}
+
+// out = w * (r * rsqrt(mean(r^2) + eps)) with r = res, or r = res + x stored back first. The
+// residual stream res may be f32 while x and out are bf16 (a wider residual, measured on the
+// golden fixtures, did not bring the CUDA run closer to fp64 than a bf16 one; see PERFORMANCE.md).
+template <typename TR, typename TX, typename TW, typename TO>
+__global__ void rms_norm_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TW* w,
+                                float eps, TO* out, int64_t ld_out, int64_t cols) {
+  __shared__ float red[kThreads / 32];
+  const int64_t t = blockIdx.x;
+  TR* r = res + t * ld_res;
+  float ss = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = to_float(r[c]);
+    if (x) {
+      // The norm reads the residual as stored (rounded when the stream is bf16).
+      const TR sum = from_float<TR>(v + to_float(x[t * ld_x + c]));
+      r[c] = sum;
+      v = to_float(sum);
+    }
+    ss += v * v;
+  }
+  const float mean = block_sum(ss, red) / static_cast<float>(cols);
+  const float inv = 1.0f / sqrtf(mean + eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    out[t * ld_out + c] = from_float<TO>(to_float(w[c]) * (to_float(r[c]) * inv));
+}
+
+template <typename T>
+__global__ void add_kernel(T* y, int64_t ld_y, const T* x, int64_t ld_x, int64_t cols) {
+  const int64_t t = blockIdx.x;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    y[t * ld_y + c] = from_float<T>(to_float(y[t * ld_y + c]) + to_float(x[t * ld_x + c]));
+}
+
+template <typename T>
+__global__ void silu_mul_kernel(const T* g, int64_t ld_g, T* out, int64_t ld_out, int64_t inter) {
+  const int64_t t = blockIdx.x;
+  for (int64_t c = threadIdx.x; c < inter; c += blockDim.x) {
+    const float a = to_float(g[t * ld_g + c]), b = to_float(g[t * ld_g + inter + c]);
+    out[t * ld_out + c] = from_float<T>(a / (1.0f + expf(-a)) * b);
+  }
+}
+
+template <typename TI, typename TO>
+__global__ void gather_kernel(const TI* x, int64_t ld_x, const int32_t* rows, TO* out,
+                              int64_t ld_out, int64_t cols) {
+  const int64_t i = blockIdx.x;
+  const int64_t src = rows ? rows[i] : i;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    out[i * ld_out + c] =
+        src < 0 ? from_float<TO>(0.0f) : from_float<TO>(to_float(x[src * ld_x + c]));
+}
+
+template <typename T>
+__global__ void fill_kernel(T* p, int64_t ld, int64_t batch_stride, int64_t rows, int64_t cols,
+                            T v) {
+  const int64_t row = blockIdx.x;  // over batch * rows
+  T* r = p + (row / rows) * batch_stride + (row % rows) * ld;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) r[c] = v;
+}
+
+}  // namespace
+
+void embedding(Context& c, const Tensor& ids, const Tensor& table, const Tensor& out) {
+  if (out.rows == 0) return;
+  dispatch_float(table.dtype, [&](auto* tt) {
+    using TT = std::remove_pointer_t<decltype(tt)>;
+    dispatch_float(out.dtype, [&](auto* to) {
+      using TO = std::remove_pointer_t<decltype(to)>;
+      embedding_kernel<<<out.rows, kThreads, 0, c.stream>>>(ids.ptr<const int32_t>(),
+                                                            table.ptr<const TT>(), table.ld,
+                                                            out.ptr<TO>(), out.ld, out.cols);
+    });
+  });
+  DUET_CUDA_LAUNCHED();
+}
+
+void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Tensor& out,
+              const Tensor* residual_add) {
+  if (x.rows == 0) return;
+  DUET_CHECK(w.cols == x.cols && out.cols == x.cols, "rms_norm: shapes differ");
+  const DType add_dtype = residual_add ? residual_add->dtype : out.dtype;
+  dispatch_float(x.dtype, [&](auto* tr) {
+    using TR = std::remove_pointer_t<decltype(tr)>;
+    dispatch_float(add_dtype, [&](auto* tx) {
+      using TX = std::remove_pointer_t<decltype(tx)>;
+      dispatch_float(w.dtype, [&](auto* tw) {
+        using TW = std::remove_pointer_t<decltype(tw)>;
+        dispatch_float(out.dtype, [&](auto* to) {
+          using TO = std::remove_pointer_t<decltype(to)>;
+          const TX* add = residual_add ? residual_add->ptr<const TX>() : nullptr;
+          const int64_t ld_add = residual_add ? residual_add->ld : 0;
+          rms_norm_kernel<<<x.rows, kThreads, 0, c.stream>>>(x.ptr<TR>(), x.ld, add, ld_add,
+                                                             w.ptr<const TW>(), eps, out.ptr<TO>(),
+                                                             out.ld, x.cols);
+        });
+      });
+    });
+  });
+  DUET_CUDA_LAUNCHED();
+}
+
+void add(Context& c, const Tensor& y, const Tensor& x) {
+  if (y.rows == 0) return;
+  DUET_CHECK(y.dtype == x.dtype, "add: dtypes differ");
+  dispatch_float(y.dtype, [&](auto* tp) {
+    using T = std::remove_pointer_t<decltype(tp)>;
+    add_kernel<<<y.rows, kThreads, 0, c.stream>>>(y.ptr<T>(), y.ld, x.ptr<const T>(), x.ld, y.cols);
+  });
+  DUET_CUDA_LAUNCHED();
+}
+
+void silu_mul(Context& c, const Tensor& gate_up, const Tensor& out) {
+  if (out.rows == 0) return;
+  DUET_CHECK(gate_up.dtype == out.dtype && gate_up.cols == 2 * out.cols, "silu_mul shapes");
+  dispatch_float(out.dtype, [&](auto* tp) {
+    using T = std::remove_pointer_t<decltype(tp)>;
+    silu_mul_kernel<<<out.rows, kThreads, 0, c.stream>>>(gate_up.ptr<const T>(), gate_up.ld,
+                                                         out.ptr<T>(), out.ld, out.cols);
+  });
+  DUET_CUDA_LAUNCHED();
+}
+
+void gather_rows(Context& c, const Tensor& x, const Tensor& rows, const Tensor& out) {
+  if (out.rows == 0) return;
+  dispatch_float(x.dtype, [&](auto* ti) {
+    using TI = std::remove_pointer_t<decltype(ti)>;
+    dispatch_float(out.dtype, [&](auto* to) {
+      using TO = std::remove_pointer_t<decltype(to)>;
+      gather_kernel<<<out.rows, kThreads, 0, c.stream>>>(
+          x.ptr<const TI>(), x.ld, rows.ptr<const int32_t>(), out.ptr<TO>(), out.ld, out.cols);
+    });
+  });
+  DUET_CUDA_LAUNCHED();
+}
+
+void convert(Context& c, const Tensor& x, const Tensor& out) {
+  if (out.rows == 0) return;
+  DUET_CHECK(x.rows == out.rows && x.cols == out.cols, "convert: shapes differ");
+  dispatch_float(x.dtype, [&](auto* ti) {
+    using TI = std::remove_pointer_t<decltype(ti)>;
+    dispatch_float(out.dtype, [&](auto* to) {
+      using TO = std::remove_pointer_t<decltype(to)>;
+      gather_kernel<<<out.rows, kThreads, 0, c.stream>>>(x.ptr<const TI>(), x.ld, nullptr,
+                                                         out.ptr<TO>(), out.ld, out.cols);
+    });
+  });
+  DUET_CUDA_LAUNCHED();
+}
+
+void fill(Context& c, const Tensor& t, float value) {
+  const int64_t rows = t.batch * t.rows;
+  if (rows == 0 || t.cols == 0) return;
+  if (t.dtype == DType::kBF16) {
+    fill_kernel<<<rows, kThreads, 0, c.stream>>>(t.ptr<bf16>(), t.ld, t.batch_stride, t.rows,
+                                                 t.cols, __float2bfloat16_rn(value));
+  } else if (t.dtype == DType::kF32) {
+    fill_kernel<<<rows, kThreads, 0, c.stream>>>(t.ptr<float>(), t.ld, t.batch_stride, t.rows,
+                                                 t.cols, value);
+  } else {
+    DUET_CHECK(value == 0.0f && t.elem_size() == 4, "fill: unsupported dtype");
+    fill_kernel<<<rows, kThreads, 0, c.stream>>>(t.ptr<int32_t>(), t.ld, t.batch_stride, t.rows,
+                                                 t.cols, 0);
+  }
+  DUET_CUDA_LAUNCHED();
+}
+
+}  // namespace duet::cuda

@@ -1,0 +1,242 @@
+// Routed experts: count tokens per local expert, plan (non-empty experts in ascending id, each
+// a row range of a permuted buffer), permute the tokens, gate_up GEMM, SwiGLU, down GEMM, then
+// per token the weighted sum of its experts' rows in ascending expert id (as the CPU op).
+//
+// GEMMs: cuBLAS pointer-array batched over the non-empty experts, every expert padded to M rows.
+// Small batches (T <= kNoSyncTokens) need no host read: an expert gets at most T tokens and at
+// most min(E, T k) experts are non-empty, so M = T and the batch count are known up front;
+// batch entries past the non-empty experts repeat the last expert's weights (L2 hits) and write
+// rows nothing reads. Larger batches read the counts back (one sync per MoE layer) and use
+// M = max count, or one GEMM per expert over packed rows when padding would double the work.
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/cuda_common.cuh"
+
+namespace duet::cuda {
+namespace {
+
+constexpr int64_t kNoSyncTokens = 64;
+constexpr int kThreads = 256;
+
+__global__ void count_kernel(const int32_t* ids, int64_t ld, int T, int k, int first, int E,
+                             int32_t* counts) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= T * k) return;
+  const int e = ids[(i / k) * ld + i % k] - first;
+  if (e >= 0 && e < E) atomicAdd(&counts[e], 1);
+}
+
+struct Plan {
+  const bf16* gate_up;  // expert e at e * s1
+  int64_t s1;
+  const bf16* down;  // expert e at e * s2
+  int64_t s2;
+  bf16 *xp, *gu, *act, *y;  // [rows, H], [rows, 2I], [rows, I], [rows, H]
+  int64_t H, I;
+  const void** ptrs;  // 6 arrays of `batch` pointers: W1, X, GU, W2, ACT, Y
+  int batch, M;       // M = 0: packed rows (prefix offsets)
+};
+
+// One thread: walks the experts in ascending id, assigns row offsets and fills the pointer
+// arrays of the batched GEMMs.
+__global__ void plan_kernel(const int32_t* counts, int E, int32_t* offsets, Plan p) {
+  int rank = 0, prefix = 0, last = 0;
+  const void** w1 = p.ptrs;
+  const void** xa = w1 + p.batch;
+  const void** gu = xa + p.batch;
+  const void** w2 = gu + p.batch;
+  const void** ac = w2 + p.batch;
+  const void** ya = ac + p.batch;
+  auto set = [&](int slot, int e, int64_t row) {
+    w1[slot] = p.gate_up + e * p.s1;
+    w2[slot] = p.down + e * p.s2;
+    xa[slot] = p.xp + row * p.H;
+    gu[slot] = p.gu + row * 2 * p.I;
+    ac[slot] = p.act + row * p.I;
+    ya[slot] = p.y + row * p.H;
+  };
+  for (int e = 0; e < E; ++e) {
+    if (counts[e] == 0) continue;
+    offsets[e] = p.M ? rank * p.M : prefix;
+    if (rank < p.batch) set(rank, e, offsets[e]);
+    ++rank;
+    prefix += counts[e];
+    last = e;
+  }
+  for (int slot = rank; slot < p.batch; ++slot) set(slot, last, static_cast<int64_t>(slot) * p.M);
+}
+
+// Block per token: each of its local (token, slot) pairs takes the next row of its expert's
+// range and copies the token there; rows[t * k + j] records it (-1: not a local expert).
+__global__ void permute_kernel(const bf16* x, int64_t ld_x, const int32_t* ids, int64_t ld_ids,
+                               int k, int first, int E, const int32_t* offsets, int32_t* fill,
+                               int32_t* rows, bf16* xp, int64_t H) {
+  __shared__ int32_t slot;
+  const int t = blockIdx.x;
+  const bool vec = (ld_x % 8 == 0) && (H % 8 == 0);
+  for (int j = 0; j < k; ++j) {
+    if (threadIdx.x == 0) {
+      const int e = ids[t * ld_ids + j] - first;
+      slot = (e >= 0 && e < E) ? offsets[e] + atomicAdd(&fill[e], 1) : -1;
+      rows[t * k + j] = slot;
+    }
+    __syncthreads();
+    const int s = slot;
+    if (s >= 0) {
+      const bf16* src = x + t * ld_x;
+      bf16* dst = xp + s * H;
+      if (vec) {
+        for (int64_t c = threadIdx.x; c < H / 8; c += blockDim.x)
+          reinterpret_cast<uint4*>(dst)[c] = reinterpret_cast<const uint4*>(src)[c];
+      } else {
+        for (int64_t c = threadIdx.x; c < H; c += blockDim.x) dst[c] = src[c];
+      }
+    }
+    __syncthreads();  // slot is rewritten next iteration
+  }
+}
+
+// out[t] = sum over j in ascending expert id of w[t, j] * y[rows[t, j]], fp32 accumulation.
+__global__ void combine_kernel(const int32_t* ids, int64_t ld_ids, const float* w, int64_t ld_w,
+                               const int32_t* rows, int k, const bf16* y, int64_t H, bf16* out,
+                               int64_t ld_out) {
+  __shared__ int order[32];
+  const int t = blockIdx.x;
+  if (threadIdx.x == 0) {
+    for (int j = 0; j < k; ++j) order[j] = j;
+    for (int i = 1; i < k; ++i)  // insertion sort by expert id (k <= 32)
+      for (int j = i; j > 0 && ids[t * ld_ids + order[j]] < ids[t * ld_ids + order[j - 1]]; --j) {
+        const int tmp = order[j];
+        order[j] = order[j - 1];
+        order[j - 1] = tmp;
+      }
+  }
+  __syncthreads();
+  for (int64_t c = threadIdx.x; c < H; c += blockDim.x) {
+    float acc = 0.0f;
+    for (int i = 0; i < k; ++i) {
+      const int j = order[i];
+      const int r = rows[t * k + j];
+      if (r >= 0) acc = fmaf(w[t * ld_w + j], __bfloat162float(y[r * H + c]), acc);
+    }
+    out[t * ld_out + c] = __float2bfloat16_rn(acc);
+  }
+}
+
+void batched(Context& c, int batch, int64_t M, int64_t N, int64_t K, const void** w, int64_t ldw,
+             const void** x, void** y) {
+  const float alpha = 1.0f, beta = 0.0f;
+  DUET_CUBLAS_CHECK(cublasGemmBatchedEx(
+      c.blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
+      static_cast<int>(K), &alpha, w, CUDA_R_16BF, static_cast<int>(ldw), x, CUDA_R_16BF,
+      static_cast<int>(K), &beta, y, CUDA_R_16BF, static_cast<int>(N), batch, CUBLAS_COMPUTE_32F,
+      CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace
+
+void moe_experts(Context& c, const ExpertParams& p) {
+  const int64_t T = p.x.rows, H = p.x.cols, k = p.ids.cols;
+  const int64_t E = p.gate_up.batch, I = p.gate_up.rows / 2;
+  if (T == 0) return;
+  DUET_CHECK(p.x.dtype == DType::kBF16 && p.gate_up.dtype == DType::kBF16 &&
+                 p.down.dtype == DType::kBF16 && p.out.dtype == DType::kBF16,
+             "cuda moe_experts: bf16 tensors");
+  DUET_CHECK(k <= 32 && p.gate_up.ld == H && p.down.ld == I, "cuda moe_experts: layout");
+  // counts, fill, offsets: [E] i32 each; rows: [T, k] i32.
+  int32_t* counts = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(3 * E + T * k));
+  int32_t* fill = counts + E;
+  int32_t* offsets = fill + E;
+  int32_t* rows = offsets + E;
+  DUET_CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * E * sizeof(int32_t), c.stream));
+  const int first = static_cast<int>(p.first_expert);
+  count_kernel<<<static_cast<unsigned>(ceil_div(T * k, kThreads)), kThreads, 0, c.stream>>>(
+      p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
+      static_cast<int>(E), counts);
+  DUET_CUDA_LAUNCHED();
+
+  auto zero_out = [&] {
+    DUET_CUDA_CHECK(cudaMemset2DAsync(p.out.data, p.out.ld * 2, 0, H * 2, T, c.stream));
+  };
+  int64_t M, batch;
+  std::vector<int32_t> host_counts;
+  if (T <= kNoSyncTokens) {
+    M = T;
+    batch = std::min(E, T * k);
+  } else {
+    int32_t* h = c.pinned(static_cast<size_t>(E));
+    DUET_CUDA_CHECK(
+        cudaMemcpyAsync(h, counts, E * sizeof(int32_t), cudaMemcpyDeviceToHost, c.stream));
+    DUET_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    host_counts.assign(h, h + E);
+    int64_t nonempty = 0, total = 0, max_count = 0;
+    for (int32_t n : host_counts) {
+      nonempty += n > 0;
+      total += n;
+      max_count = std::max<int64_t>(max_count, n);
+    }
+    if (total == 0) return zero_out();
+    batch = nonempty;
+    M = nonempty * max_count <= 2 * total ? max_count : 0;  // 0: packed, one GEMM per expert
+  }
+  if (batch == 0) return zero_out();
+  const int64_t R = M ? batch * M : T * k;  // rows of the permuted buffers
+  Plan plan;
+  plan.gate_up = p.gate_up.ptr<const bf16>();
+  plan.s1 = p.gate_up.batch_stride;
+  plan.down = p.down.ptr<const bf16>();
+  plan.s2 = p.down.batch_stride;
+  plan.xp = c.workspace_as<bf16>(kWsMoeX, static_cast<size_t>(R * H));           // [R, H]
+  plan.gu = c.workspace_as<bf16>(kWsMoeHidden, static_cast<size_t>(R * 2 * I));  // [R, 2I]
+  plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(R * I));        // [R, I]
+  plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(R * H));            // [R, H]
+  plan.H = H;
+  plan.I = I;
+  plan.batch = static_cast<int>(M ? batch : 0);
+  plan.M = static_cast<int>(M);
+  plan.ptrs = static_cast<const void**>(c.workspace(
+      kWsMoeRows, static_cast<size_t>(6 * std::max<int64_t>(batch, 1)) * sizeof(void*)));
+  plan_kernel<<<1, 1, 0, c.stream>>>(counts, static_cast<int>(E), offsets, plan);
+  DUET_CUDA_LAUNCHED();
+  permute_kernel<<<static_cast<unsigned>(T), kThreads, 0, c.stream>>>(
+      p.x.ptr<const bf16>(), p.x.ld, p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(k),
+      first, static_cast<int>(E), offsets, fill, rows, plan.xp, H);
+  DUET_CUDA_LAUNCHED();
+
+  Tensor gu = Tensor::matrix(plan.gu, DType::kBF16, R, 2 * I);
+  Tensor act = Tensor::matrix(plan.act, DType::kBF16, R, I);
+  if (M) {
+    const int b = static_cast<int>(batch);
+    const void** ptr = plan.ptrs;
+    batched(c, b, M, 2 * I, H, ptr, H, ptr + b, const_cast<void**>(ptr + 2 * b));
+    silu_mul(c, gu, act);
+    batched(c, b, M, H, I, ptr + 3 * b, I, ptr + 4 * b, const_cast<void**>(ptr + 5 * b));
+  } else {
+    // Packed rows in ascending expert id, offsets as plan_kernel computed them.
+    int64_t off = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t n = host_counts[e];
+      if (n == 0) continue;
+      gemm(c, Tensor::matrix(plan.xp + off * H, DType::kBF16, n, H), p.gate_up[e],
+           gu.slice_rows(off, off + n));
+      off += n;
+    }
+    Tensor used_gu = gu.slice_rows(0, off), used_act = act.slice_rows(0, off);
+    silu_mul(c, used_gu, used_act);
+    off = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t n = host_counts[e];
+      if (n == 0) continue;
+      gemm(c, act.slice_rows(off, off + n), p.down[e],
+           Tensor::matrix(plan.y + off * H, DType::kBF16, n, H));
+      off += n;
+    }
+  }
+  combine_kernel<<<static_cast<unsigned>(T), kThreads, 0, c.stream>>>(
+      p.ids.ptr<const int32_t>(), p.ids.ld, p.weights.ptr<const float>(), p.weights.ld, rows,
+      static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld);
+  DUET_CUDA_LAUNCHED();
+}
+
+}  // namespace duet::cuda

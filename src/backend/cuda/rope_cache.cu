@@ -1,0 +1,101 @@
+// RoPE on q and the fused latent-cache write (RMSNorm of the latent, RoPE of k_rope, store at
+// the token's paged slot). Angles in fp32 with precise sinf/cosf, as transformers computes them.
+#include "backend/cuda/cuda_common.cuh"
+
+namespace duet::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+
+__device__ __forceinline__ void rope_pair(float& x0, float& x1, int32_t pos, float inv_freq,
+                                          float factor) {
+  const float angle = static_cast<float>(pos) * inv_freq;
+  const float c = cosf(angle) * factor, s = sinf(angle) * factor;
+  const float a = x0, b = x1;
+  x0 = a * c - b * s;
+  x1 = b * c + a * s;
+}
+
+// q: [T, heads * head_dim]; the last rope_dim values of each head rotate in interleaved pairs.
+__global__ void rope_q_kernel(bf16* q, int64_t ld, const int32_t* positions, const float* inv_freq,
+                              int heads, int head_dim, int nope_dim, int half, float factor) {
+  const int64_t t = blockIdx.x;
+  const int32_t pos = positions[t];
+  for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
+    const int h = i / half, k = i % half;
+    bf16* p = q + t * ld + h * head_dim + nope_dim + 2 * k;
+    float x0 = __bfloat162float(p[0]), x1 = __bfloat162float(p[1]);
+    rope_pair(x0, x1, pos, inv_freq[k], factor);
+    p[0] = __float2bfloat16_rn(x0);
+    p[1] = __float2bfloat16_rn(x1);
+  }
+}
+
+// One block per new token: cache[slot] = rms_norm(ckv[:r]) * w | rope(ckv[r:r+dr]).
+template <typename TW>
+__global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w, float eps, int r,
+                                   const int32_t* positions, const int32_t* slots,
+                                   const float* inv_freq, int half, float factor, bf16* cache,
+                                   int64_t ld_cache) {
+  __shared__ float red[kThreads / 32];
+  const int64_t t = blockIdx.x;
+  const bf16* src = ckv + t * ld_ckv;
+  bf16* dst = cache + static_cast<int64_t>(slots[t]) * ld_cache;
+  float ss = 0.0f;
+  for (int c = threadIdx.x; c < r; c += blockDim.x) {
+    const float v = __bfloat162float(src[c]);
+    ss += v * v;
+  }
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float total = 0.0f;
+  for (int i = 0; i < kThreads / 32; ++i) total += red[i];
+  const float inv = 1.0f / sqrtf(total / static_cast<float>(r) + eps);
+  for (int c = threadIdx.x; c < r; c += blockDim.x)
+    dst[c] = __float2bfloat16_rn(to_float(w[c]) * (__bfloat162float(src[c]) * inv));
+  const int32_t pos = positions[t];
+  for (int k = threadIdx.x; k < half; k += blockDim.x) {
+    float x0 = __bfloat162float(src[r + 2 * k]), x1 = __bfloat162float(src[r + 2 * k + 1]);
+    rope_pair(x0, x1, pos, inv_freq[k], factor);
+    dst[r + 2 * k] = __float2bfloat16_rn(x0);
+    dst[r + 2 * k + 1] = __float2bfloat16_rn(x1);
+  }
+}
+
+}  // namespace
+
+void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopeParams& rope,
+            int64_t heads, int64_t nope_dim) {
+  const int64_t head_dim = nope_dim + rope.dim;
+  DUET_CHECK(q.dtype == DType::kBF16 && q.cols == heads * head_dim, "rope_q: q [", q.rows, ",",
+             q.cols, "]");
+  if (q.rows == 0) return;
+  rope_q_kernel<<<q.rows, kThreads, 0, c.stream>>>(
+      q.ptr<bf16>(), q.ld, positions.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
+      static_cast<int>(heads), static_cast<int>(head_dim), static_cast<int>(nope_dim),
+      static_cast<int>(rope.dim / 2), rope.attention_factor);
+  DUET_CUDA_LAUNCHED();
+}
+
+void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float eps,
+                     const Tensor& positions, const Tensor& slots, const RopeParams& rope,
+                     const Tensor& cache) {
+  const int64_t r = norm_w.cols;
+  DUET_CHECK(ckv.cols == r + rope.dim && cache.cols == ckv.cols, "mla_cache_write shapes");
+  DUET_CHECK(ckv.dtype == DType::kBF16 && cache.dtype == DType::kBF16, "mla_cache_write: bf16");
+  if (ckv.rows == 0) return;
+  auto launch = [&](auto* w) {
+    cache_write_kernel<<<ckv.rows, kThreads, 0, c.stream>>>(
+        ckv.ptr<const bf16>(), ckv.ld, w, eps, static_cast<int>(r), positions.ptr<const int32_t>(),
+        slots.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
+        static_cast<int>(rope.dim / 2), rope.attention_factor, cache.ptr<bf16>(), cache.ld);
+  };
+  if (norm_w.dtype == DType::kF32)
+    launch(norm_w.ptr<const float>());
+  else
+    launch(norm_w.ptr<const bf16>());
+  DUET_CUDA_LAUNCHED();
+}
+
+}  // namespace duet::cuda

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One device call: gpu tests, compute-sanitizer on the op tests, benchmarks, PyTorch peers,
+# and (if time is left) the Moonlight-shaped checkpoint and its CUDA load time.
+# Usage (repository root, on the GPU machine): tools/gpu_check.sh OUT_DIR BIN_DIR [budget_s]
+# BIN_DIR holds backend_cuda_test, backend_cuda_mla_moe_test, cuda_golden_test, cuda_bench and
+# optionally duet (built elsewhere: the device image lacks pcre2/gtest for a full configure).
+set -o pipefail
+out=${1:-/tmp/gpu_out}
+bin=${2:-bin}
+budget=${3:-540}
+mkdir -p "$out"
+start=$SECONDS
+log() { echo "[gpu_check +$((SECONDS - start))s] $*"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+export LD_LIBRARY_PATH="$bin/lib:${LD_LIBRARY_PATH:-}"
+for t in backend_cuda_test backend_cuda_mla_moe_test cuda_golden_test; do
+  log "$t"
+  "$bin/$t" 2>&1 | tee "$out/$t.log" | grep -E "^\[  (PASSED|FAILED) |FAILED  \]|golden\]|Failure|Expected|Which is|worst|error" | head -40
+  echo "$t exit ${PIPESTATUS[0]}" | tee -a "$out/summary.txt"
+done
+log "compute-sanitizer memcheck (small shapes)"
+compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/backend_cuda_mla_moe_test" \
+  --gtest_filter='*Tiny*:*Router*:*Experts*' >"$out/memcheck.log" 2>&1
+echo "memcheck mla/moe exit $?" | tee -a "$out/summary.txt"
+compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/backend_cuda_test" \
+  --gtest_filter='*Rope*:*Gemm*' >>"$out/memcheck.log" 2>&1
+echo "memcheck ops exit $?" | tee -a "$out/summary.txt"
+grep -E "ERROR SUMMARY|Invalid" "$out/memcheck.log" | sort | uniq -c | head
+if ((SECONDS - start < budget - 240)); then
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/backend_cuda_mla_moe_test" \
+    --gtest_filter='*Tiny*' >"$out/racecheck.log" 2>&1
+  echo "racecheck mla tiny exit $?" | tee -a "$out/summary.txt"
+fi
+log "benchmarks"
+timeout 120 "$bin/cuda_bench" 2>&1 | tee "$out/bench.txt" | tail -14
+PYTHONUNBUFFERED=1 timeout 90 python3 bench/cuda_peers.py 2>&1 | tee "$out/peers.txt"
+if [[ -x "$bin/duet" ]] && ((SECONDS - start < budget - 340)); then
+  log "mkmodel moonlight"
+  /usr/bin/time -f "mkmodel wall %e s" timeout 240 "$bin/duet" mkmodel --preset moonlight-16b-a3b \
+    --out /tmp/moon 2>&1 | tail -2 | tee -a "$out/summary.txt"
+  timeout 100 "$bin/duet" logits --model /tmp/moon --device cuda --prompt-ids 1,2,3,4 \
+    --out /tmp/l.bin 2>&1 | grep -iE "loaded|error" | tee -a "$out/summary.txt"
+fi
+log "done"
+cat "$out/summary.txt"
