@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "backend/op_params.h"
 #include "backend/tensor.h"
@@ -34,6 +35,9 @@ class Backend {
   // Writes NaN into every element (tests poison unused rows with it).
   virtual void fill_nan(const Tensor& t) = 0;
   virtual void synchronize() = 0;
+  // Device memory still free (and the total), for sizing the KV cache after the weights;
+  // {0, 0} for host backends, whose cache is sized from system memory.
+  virtual std::pair<size_t, size_t> memory_info() const { return {0, 0}; }
 
   // ---- elementwise and normalisation. Shapes: T rows.
   // out[t] = table[ids[t]]; ids I32 [T], table [V, H], out [T, H].

@@ -85,10 +85,20 @@ Runtime::Runtime(const EngineOptions& o) {
         if (o.kv_cache_tokens > 0) {
           blocks = (o.kv_cache_tokens + kKvBlockSize - 1) / kKvBlockSize;
         } else {
-          // A quarter of physical memory over all ranks, but no more than every sequence at full
-          // length needs.
-          const int64_t by_memory =
-              physical_memory_bytes() / 4 / world / static_cast<int64_t>(block_bytes);
+          // GPU: the share of device memory --gpu-memory-utilization leaves after the weights.
+          // CPU: a quarter of physical memory over all ranks. Never more than every sequence at
+          // full length needs.
+          const auto [free, total] = r->model.backend->memory_info();
+          const int64_t usable = total > 0
+                                     ? static_cast<int64_t>(free) -
+                                           static_cast<int64_t>((1.0 - o.gpu_memory_utilization) *
+                                                                static_cast<double>(total))
+                                     : physical_memory_bytes() / 4 / world;
+          if (usable <= 0)
+            fail(
+                "no device memory left for the KV cache after the weights (raise "
+                "--gpu-memory-utilization or set --kv-cache-tokens)");
+          const int64_t by_memory = usable / static_cast<int64_t>(block_bytes);
           const int64_t by_demand =
               o.max_num_seqs * ((max_model_len_ + kKvBlockSize - 1) / kKvBlockSize);
           blocks = std::max<int64_t>(1, std::min(by_memory, by_demand));

@@ -272,7 +272,7 @@ void DeepseekModel::logits(MicroBatch& mb, std::vector<float>& out) {
   for (int32_t r : batch.logit_rows)
     DUET_CHECK(r >= 0 && r < mb.num_tokens, "logit row ", r, " out of range");
   Tensor rows = upload_i32(be_, mb, kLogitRows, batch.logit_rows, 1, R);
-  Tensor sel = mb.scratch(be_, kLogitsSel, act, R, H);  // [R, H]
+  Tensor sel = mb.scratch(be_, kLogitsSel, be_.act_dtype(), R, H);  // [R, H]
   be_.gather_rows(mb.normed, rows, sel);
   // Logits straight out of the GEMM's fp32 accumulator: rounding them to the activation dtype
   // first would add up to half a bf16 ulp of the largest logit. lg: [R, V] f32.

@@ -58,6 +58,11 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
+  std::pair<size_t, size_t> memory_info() const override {
+    size_t free = 0, total = 0;
+    DUET_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    return {free, total};
+  }
   DType act_dtype() const override { return DType::kBF16; }
   DType cache_dtype() const override { return DType::kBF16; }
   DType weight_dtype(DType) const override { return DType::kBF16; }
