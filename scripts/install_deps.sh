@@ -10,7 +10,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev \
   libpcre2-dev libxxhash-dev nlohmann-json3-dev libcpp-httplib-dev libgtest-dev \
-  libbenchmark-dev gnuplot-nox python3 python3-pip >/dev/null
+  libbenchmark-dev gnuplot-nox python3 python3-pip curl >/dev/null
 # Test clients and oracles only (duet itself never runs Python).
 python3 -m pip install -q --disable-pip-version-check openai pytest numpy 2>/dev/null ||
   python3 -m pip install -q --disable-pip-version-check --break-system-packages openai pytest
