@@ -1,8 +1,9 @@
 #include "eval/gsm8k.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "common/error.h"
 
@@ -33,15 +34,42 @@ std::string clean_number(std::string s) {
 }
 }  // namespace
 
+namespace {
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// Length of the number -?[0-9][0-9,]*(\.[0-9]+)? starting at s[i], 0 if none starts there.
+size_t number_at(const std::string& s, size_t i) {
+  size_t j = i;
+  if (j < s.size() && s[j] == '-') ++j;
+  if (j >= s.size() || !is_digit(s[j])) return 0;
+  while (j < s.size() && (is_digit(s[j]) || s[j] == ',')) ++j;
+  if (j + 1 < s.size() && s[j] == '.' && is_digit(s[j + 1])) {
+    ++j;
+    while (j < s.size() && is_digit(s[j])) ++j;
+  }
+  return j - i;
+}
+}  // namespace
+
 std::string extract_answer(const std::string& completion) {
-  static const std::regex final_re(R"(####\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?))");
-  static const std::regex num_re(R"(-?[0-9][0-9,]*(?:\.[0-9]+)?)");
-  std::smatch m;
-  if (std::regex_search(completion, m, final_re)) return clean_number(m[1].str());
+  // "#### N" first (GSM8K's strict format), else the last number, as lm-eval's flexible extract.
+  const size_t mark = completion.find("####");
+  if (mark != std::string::npos) {
+    size_t i = mark + 4;
+    while (i < completion.size() && std::isspace(static_cast<unsigned char>(completion[i]))) ++i;
+    if (const size_t n = number_at(completion, i)) return clean_number(completion.substr(i, n));
+  }
   std::string last;
-  for (auto it = std::sregex_iterator(completion.begin(), completion.end(), num_re);
-       it != std::sregex_iterator(); ++it)
-    last = it->str();
+  for (size_t i = 0; i < completion.size();) {
+    if (const size_t n = number_at(completion, i)) {
+      last = completion.substr(i, n);
+      i += n;
+    } else {
+      ++i;
+    }
+  }
   return last.empty() ? last : clean_number(last);
 }
 
