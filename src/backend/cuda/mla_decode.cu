@@ -40,19 +40,28 @@ struct DecodeArgs {
   bf16* o_lat;      // [T, H, r]: written directly when splits == 1
 };
 
+// S = Q K^T is cut into MT * KEYS / 8 tiles of 16 rows x 8 keys; with fewer tiles than warps,
+// kSplitK warps share one tile over slices of the 576-long dot products (partial sums in
+// shared memory, added by the softmax).
+// KS > kSplitK trades fewer S tiles per warp for fewer shared-memory reads of Q per mma.
+template <int MT, int KEYS>
+constexpr int kSplitK = (MT * KEYS / 8 >= kWarps) ? 1 : kWarps / (MT * KEYS / 8);
+
 // Shared memory of one instantiation, in bytes.
-template <int MT, int KEYS, int STAGES>
+template <int MT, int KEYS, int STAGES, int KS>
 constexpr size_t decode_smem(int dp) {
   return static_cast<size_t>(16 * MT + STAGES * KEYS) * (dp + kPad) * sizeof(bf16) +
-         16 * MT * (KEYS + kPad) * sizeof(bf16) + 16 * MT * (KEYS + 4) * sizeof(float) +
+         16 * MT * (KEYS + kPad) * sizeof(bf16) + KS * 16 * MT * (KEYS + 4) * sizeof(float) +
          4 * 16 * MT * sizeof(float);
 }
 
 // MT: 16-row tiles per CTA; KEYS: keys per pipeline stage (divides 64, the cache block).
-template <int MT, int KEYS, int STAGES>
+template <int MT, int KEYS, int STAGES, int KS>
 __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
-  constexpr int M = 16 * MT, NT = KEYS / 8, U = MT * NT / kWarps;  // U: S tiles per warp
-  static_assert(U >= 1 && MT * NT % kWarps == 0 && (U == 1 || NT % U == 0), "tile shape");
+  static_assert(KS >= kSplitK<MT, KEYS> && kWarps % KS == 0, "k split");
+  constexpr int WS = kWarps / KS;                              // WS: warps per k slice
+  constexpr int M = 16 * MT, NT = KEYS / 8, U = MT * NT / WS;  // U: S tiles per warp
+  static_assert(U >= 1 && MT * NT % WS == 0 && (U == 1 || NT % U == 0), "tile shape");
   static_assert(64 % KEYS == 0 && STAGES >= 2, "a key tile lies in one cache block");
   constexpr int TPR = kThreads / M, KPT = KEYS / TPR;  // softmax: threads per row, keys each
   constexpr int PS = KEYS + kPad, SS = KEYS + 4;       // P (bf16) and S (f32) row strides
@@ -65,8 +74,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
   bf16* qs = reinterpret_cast<bf16*>(smem_raw);       // [M][stride]
   bf16* ks = qs + M * stride;                         // [STAGES][KEYS][stride]
   bf16* ps = ks + STAGES * KEYS * stride;             // [M][PS]
-  float* ss = reinterpret_cast<float*>(ps + M * PS);  // [M][SS]
-  float* row_m = ss + M * SS;                         // [M]
+  float* ss = reinterpret_cast<float*>(ps + M * PS);  // [KS][M][SS]
+  float* row_m = ss + KS * M * SS;                    // [M]
   float* row_l = row_m + M;
   float* row_alpha = row_l + M;
   int* row_limit = reinterpret_cast<int*>(row_alpha + M);
@@ -133,7 +142,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) o[m][i][n][e] = 0.0f;
   const int pairs = a.r / 16;
-  const int s_mt = warp * U / NT, s_nt = warp * U % NT;  // this warp's S tiles
+  // This warp's S tiles and k slice [k_lo, k_hi).
+  const int s_mt = warp % WS * U / NT, s_nt = warp % WS * U % NT, kpart = warp / WS;
+  const int k_per = (a.dp / 16 + KS - 1) / KS * 16;
+  const int k_lo = kpart * k_per, k_hi = min(a.dp, k_lo + k_per);
 
 #pragma unroll
   for (int st = 0; st < STAGES - 1; ++st) {
@@ -161,23 +173,23 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
         for (int e = 0; e < 4; ++e) acc[u][0][e] = acc[u][1][e] = 0.0f;
       const bf16* qrow = qs + (s_mt * 16 + g) * stride + 2 * t4;
       const bf16* krow = kt + (s_nt * 8 + g) * stride + 2 * t4;
-      for (int k0 = 0; k0 < a.dp; k0 += 32) {
+      for (int k0 = k_lo; k0 < k_hi; k0 += 32) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int k = k0 + 16 * h;
-          if (h == 1 && k >= a.dp) break;
+          if (h == 1 && k >= k_hi) break;
           const uint32_t qa[4] = {ld_pair(qrow + k), ld_pair(qrow + 8 * stride + k),
                                   ld_pair(qrow + k + 8), ld_pair(qrow + 8 * stride + k + 8)};
 #pragma unroll
           for (int u = 0; u < U; ++u)
-            mma_bf16(acc[u][h], qa, ld_pair(krow + u * 8 * stride + k),
+            mma_bf16(acc[u][U > 1 ? 0 : h], qa, ld_pair(krow + u * 8 * stride + k),
                      ld_pair(krow + u * 8 * stride + k + 8));
         }
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int col = (s_nt + u) * 8 + 2 * t4;
-        float* d0 = ss + (s_mt * 16 + g) * SS + col;
+        float* d0 = ss + (kpart * M + s_mt * 16 + g) * SS + col;
         *reinterpret_cast<float2*>(d0) = make_float2((acc[u][0][0] + acc[u][1][0]) * a.scale,
                                                      (acc[u][0][1] + acc[u][1][1]) * a.scale);
         *reinterpret_cast<float2*>(d0 + 8 * SS) = make_float2(
@@ -194,7 +206,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
 #pragma unroll
       for (int e = 0; e < KPT; ++e) {
         const int j = tile * KEYS + sub * KPT + e;
-        v[e] = j < limit ? ss[row * SS + sub * KPT + e] : -INFINITY;
+        float x = 0.0f;
+#pragma unroll
+        for (int ks = 0; ks < KS; ++ks) x += ss[(ks * M + row) * SS + sub * KPT + e];
+        v[e] = j < limit ? x : -INFINITY;
         mx = fmaxf(mx, v[e]);
       }
 #pragma unroll
@@ -320,7 +335,7 @@ __global__ void mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
 
 // Split count from the SM count: per-split work (plus a fixed cost of about two tiles for the
 // pipeline fill and the output) times the number of waves, smallest wins; then the launches.
-template <int MT, int KEYS, int STAGES>
+template <int MT, int KEYS, int STAGES, int KS = kSplitK<MT, KEYS>>
 void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args) {
   const int64_t M = 16 * MT, S = p.num_seqs;
   int64_t m_tiles = 0, max_tiles = 0;
@@ -329,8 +344,8 @@ void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args) {
     m_tiles += ceil_div((p.host_q_start[s + 1] - p.host_q_start[s]) * p.heads, M);
     max_tiles = std::max<int64_t>(max_tiles, ceil_div(p.host_kv_len[s], KEYS));
   }
-  const size_t smem = decode_smem<MT, KEYS, STAGES>(args.dp);
-  auto* kernel = mla_decode_kernel<MT, KEYS, STAGES>;
+  const size_t smem = decode_smem<MT, KEYS, STAGES, KS>(args.dp);
+  auto* kernel = mla_decode_kernel<MT, KEYS, STAGES, KS>;
   DUET_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(smem)));
   int per_sm = 1;
@@ -415,8 +430,12 @@ void mla_decode(Context& c, const MlaParams& p) {
   args.rows_max = static_cast<int>(rows_max);
   args.o_lat = o_lat;
   // 64 rows per CTA when a sequence has that many (all heads of a 64-head token), else 32/16.
+  // Measured on H100 (B 64, L 2048): at 64 heads a 2-way k split of S (each warp 4 key tiles
+  // of one row tile) beat the 8-way tile split, 170 vs 187 us; at 16 heads 64-key stages two
+  // deep beat 32-key stages five deep, 91-97 vs 100 us; 32 rows per CTA (two CTAs per
+  // sequence, no splits) at 64 heads lost, 193 us.
   if (rows_max > 32)
-    launch_decode<4, 32, 3>(c, p, args);
+    launch_decode<4, 32, 3, 2>(c, p, args);
   else if (rows_max > 16)
     launch_decode<2, 64, 2>(c, p, args);
   else
