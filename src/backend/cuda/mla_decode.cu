@@ -3,8 +3,11 @@
 //   attention of [q_lat | q_rope] over the latent cache rows [c | k_rope] with V = c, split
 //   over the KV length so that a few long sequences still fill the GPU, then a combine step
 //   out = W_UV o_lat per head (cuBLAS, batched over heads).
-// The attention tile is 16 query rows ((token, head) pairs of one sequence) by 32 keys, on
-// mma.sync tensor cores; the key tiles stream through shared memory by cp.async, two deep.
+// One CTA of 8 warps takes up to 64 query rows ((token, head) pairs of one sequence: all 64
+// heads of a Kimi K2 decode token), so each cache tile is read from HBM once per sequence and
+// split. The key tiles stream through shared memory by cp.async, 2-3 stages deep; S = Q K^T is
+// spread over the warps by (16-row, 8-key) tiles, the online softmax goes through shared
+// memory, and in O += P V warp w owns V columns 64w..64w+63 for all rows of the CTA.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -15,10 +18,8 @@
 namespace duet::cuda {
 namespace {
 
-constexpr int kWarps = 4, kThreads = 32 * kWarps;
-constexpr int kRows = 16;     // query rows per CTA (one mma M tile)
-constexpr int kKeys = 32;     // keys per pipeline stage (8 per warp in Q K^T)
-constexpr int kMaxPairs = 8;  // 16-column V tiles per warp: kv_rank <= 16 * 8 * kWarps = 512
+constexpr int kWarps = 8, kThreads = 32 * kWarps;
+constexpr int kColGroups = 4;  // 16-column V groups per warp: kv_rank <= 16 * 4 * 8 = 512
 constexpr int kPad = 8;  // bf16 row padding: rows shift by 4 banks, fragment loads conflict-free
 
 struct DecodeArgs {
@@ -36,38 +37,60 @@ struct DecodeArgs {
   int splits, rows_max;
   float* part_o;    // [S, splits, rows_max, r]
   float* part_lse;  // [S, splits, rows_max]
+  bf16* o_lat;      // [T, H, r]: written directly when splits == 1
 };
 
-__global__ void __launch_bounds__(kThreads) mla_decode_kernel(DecodeArgs a) {
+// S = Q K^T is cut into MT * KEYS / 8 tiles of 16 rows x 8 keys; with fewer tiles than warps,
+// kSplitK warps share one tile over slices of the 576-long dot products (partial sums in
+// shared memory, added by the softmax).
+// KS > kSplitK trades fewer S tiles per warp for fewer shared-memory reads of Q per mma.
+template <int MT, int KEYS>
+constexpr int kSplitK = (MT * KEYS / 8 >= kWarps) ? 1 : kWarps / (MT * KEYS / 8);
+
+// Shared memory of one instantiation, in bytes.
+template <int MT, int KEYS, int STAGES, int KS>
+constexpr size_t decode_smem(int dp) {
+  return static_cast<size_t>(16 * MT + STAGES * KEYS) * (dp + kPad) * sizeof(bf16) +
+         16 * MT * (KEYS + kPad) * sizeof(bf16) + KS * 16 * MT * (KEYS + 4) * sizeof(float) +
+         4 * 16 * MT * sizeof(float);
+}
+
+// MT: 16-row tiles per CTA; KEYS: keys per pipeline stage (divides 64, the cache block).
+template <int MT, int KEYS, int STAGES, int KS>
+__global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
+  static_assert(KS >= kSplitK<MT, KEYS> && kWarps % KS == 0, "k split");
+  constexpr int WS = kWarps / KS;                              // WS: warps per k slice
+  constexpr int M = 16 * MT, NT = KEYS / 8, U = MT * NT / WS;  // U: S tiles per warp
+  static_assert(U >= 1 && MT * NT % WS == 0 && (U == 1 || NT % U == 0), "tile shape");
+  static_assert(64 % KEYS == 0 && STAGES >= 2, "a key tile lies in one cache block");
+  constexpr int TPR = kThreads / M, KPT = KEYS / TPR;  // softmax: threads per row, keys each
+  constexpr int PS = KEYS + kPad, SS = KEYS + 4;       // P (bf16) and S (f32) row strides
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int s = blockIdx.z, split = blockIdx.y, m0 = blockIdx.x * kRows;
+  const int s = blockIdx.z, split = blockIdx.y, m0 = blockIdx.x * M;
   if (!a.decode[s]) return;
   const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
   if (m0 >= rows) return;
-  const int stride = a.dp + kPad;                // bf16 elements per shared row
-  bf16* qs = reinterpret_cast<bf16*>(smem_raw);  // [kRows][stride]
-  bf16* ks = qs + kRows * stride;                // [2][kKeys][stride]
-  bf16* ps = ks + 2 * kKeys * stride;            // [kRows][kKeys + kPad]
-  float* ss = reinterpret_cast<float*>(ps + kRows * (kKeys + kPad));  // [kRows][kKeys]
-  float* row_m = ss + kRows * kKeys;                                  // [kRows]
-  float* row_l = row_m + kRows;
-  float* row_alpha = row_l + kRows;
-  int* row_limit = reinterpret_cast<int*>(row_alpha + kRows);
+  const int stride = a.dp + kPad;                     // bf16 elements per shared row
+  bf16* qs = reinterpret_cast<bf16*>(smem_raw);       // [M][stride]
+  bf16* ks = qs + M * stride;                         // [STAGES][KEYS][stride]
+  bf16* ps = ks + STAGES * KEYS * stride;             // [M][PS]
+  float* ss = reinterpret_cast<float*>(ps + M * PS);  // [KS][M][SS]
+  float* row_m = ss + KS * M * SS;                    // [M]
+  float* row_l = row_m + M;
+  float* row_alpha = row_l + M;
+  int* row_limit = reinterpret_cast<int*>(row_alpha + M);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int L = a.kv_len[s], D = a.r + a.dr;
-  const int tiles = (L + kKeys - 1) / kKeys;
+  const int tiles = (L + KEYS - 1) / KEYS;
   const int per_split = (tiles + a.splits - 1) / a.splits;
   const int tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
   const size_t part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
-  if (tile_begin >= tile_end) {
-    // Nothing to attend in this split; the combine step skips it by its -inf LSE.
-    if (tid < kRows && m0 + tid < rows) a.part_lse[part_row + m0 + tid] = -INFINITY;
-    return;
-  }
+  // A split with nothing to attend runs no tile and writes zeros with an LSE of -inf, which
+  // the combine step skips.
 
   // Query rows: [q_lat | q_rope | 0...] of (token, head) = divmod(m0 + i, heads).
-  if (tid < kRows) {
+  if (tid < M) {
     const int p = m0 + tid;
     row_limit[tid] = p < rows ? a.positions[q0 + p / a.heads] + 1 : 0;
     row_m[tid] = -INFINITY;
@@ -76,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) mla_decode_kernel(DecodeArgs a) {
   // 16-byte chunks, asynchronous where aligned (r and r + dr are multiples of 8, so no chunk
   // straddles q_lat and q_rope), issued with the first key tile.
   const int q_chunks = a.dp / 8;
-  for (int i = tid; i < kRows * q_chunks; i += kThreads) {
+  for (int i = tid; i < M * q_chunks; i += kThreads) {
     const int row = i / q_chunks, col = (i % q_chunks) * 8, p = m0 + row;
     bf16* dst = qs + row * stride + col;
     if (p >= rows || col >= D) {
@@ -91,89 +114,118 @@ __global__ void __launch_bounds__(kThreads) mla_decode_kernel(DecodeArgs a) {
     else
       for (int e = 0; e < 8; ++e) dst[e] = src[e];
   }
-  // Zero the padding columns of both key buffers once; cp.async never writes them.
-  for (int i = tid; i < 2 * kKeys * (a.dp - D); i += kThreads)
+  // Zero the padding columns of all key buffers once; cp.async never writes them.
+  for (int i = tid; i < STAGES * KEYS * (a.dp - D); i += kThreads)
     ks[(i / (a.dp - D)) * stride + D + i % (a.dp - D)] = __float2bfloat16_rn(0.0f);
 
   const int chunks = D / 8;  // 16-byte pieces of one cache row
   const int32_t* bt = a.block_table + s * a.ld_bt;
   auto load_tile = [&](int tile, int buf) {
-    bf16* dst = ks + buf * kKeys * stride;
-    for (int i = tid; i < kKeys * chunks; i += kThreads) {
-      const int kr = i / chunks, ch = i % chunks, j = tile * kKeys + kr;
-      const bf16* src = a.cache;
-      int bytes = 0;
-      if (j < L) {
-        src = a.cache + (static_cast<int64_t>(bt[j / 64]) * 64 + j % 64) * a.ld_cache + ch * 8;
-        bytes = 16;
-      }
-      cp_async16(dst + kr * stride + ch * 8, src, bytes);
+    bf16* dst = ks + buf * KEYS * stride;
+    const int j0 = tile * KEYS;
+    const bf16* base = a.cache + (static_cast<int64_t>(bt[j0 / 64]) * 64 + j0 % 64) * a.ld_cache;
+    for (int i = tid; i < KEYS * chunks; i += kThreads) {
+      const int kr = i / chunks, ch = i % chunks;
+      const bool in = j0 + kr < L;
+      cp_async16(dst + kr * stride + ch * 8, in ? base + kr * a.ld_cache + ch * 8 : a.cache,
+                 in ? 16 : 0);
     }
   };
 
-  float o[kMaxPairs][2][4];
+  float o[MT][kColGroups][2][4];
 #pragma unroll
-  for (int i = 0; i < kMaxPairs; ++i)
+  for (int m = 0; m < MT; ++m)
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+    for (int i = 0; i < kColGroups; ++i)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) o[i][n][e] = 0.0f;
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[m][i][n][e] = 0.0f;
   const int pairs = a.r / 16;
+  // This warp's S tiles and k slice [k_lo, k_hi).
+  const int s_mt = warp % WS * U / NT, s_nt = warp % WS * U % NT, kpart = warp / WS;
+  const int k_per = (a.dp / 16 + KS - 1) / KS * 16;
+  const int k_lo = kpart * k_per, k_hi = min(a.dp, k_lo + k_per);
 
-  load_tile(tile_begin, 0);
-  cp_async_commit();
-  for (int tile = tile_begin; tile < tile_end; ++tile) {
-    const int buf = (tile - tile_begin) & 1;
-    if (tile + 1 < tile_end) load_tile(tile + 1, buf ^ 1);
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; ++st) {
+    if (tile_begin + st < tile_end) load_tile(tile_begin + st, st);
     cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
-    const bf16* kt = ks + buf * kKeys * stride;
+  }
+  for (int tile = tile_begin; tile < tile_end; ++tile) {
+    const int buf = (tile - tile_begin) % STAGES;
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // tile is in; every warp is done with the buffer refilled below
+    {
+      const int next = tile + STAGES - 1;
+      if (next < tile_end) load_tile(next, (next - tile_begin) % STAGES);
+      cp_async_commit();
+    }
+    const bf16* kt = ks + buf * KEYS * stride;
 
-    // S = Q K^T: warp w computes keys 8w..8w+7 of the tile for all 16 rows.
-    // Two accumulators on alternate k steps: independent mma chains instead of one long one.
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, acc2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    const bf16* krow = kt + (warp * 8 + g) * stride;
-    const bf16* qrow = qs + g * stride + 2 * t4;
-    for (int k0 = 0; k0 < a.dp; k0 += 32) {
-      const uint32_t qa[4] = {ld_pair(qrow + k0), ld_pair(qrow + 8 * stride + k0),
-                              ld_pair(qrow + k0 + 8), ld_pair(qrow + 8 * stride + k0 + 8)};
-      mma_bf16(acc, qa, ld_pair(krow + k0 + 2 * t4), ld_pair(krow + k0 + 8 + 2 * t4));
-      if (k0 + 16 < a.dp) {
-        const uint32_t qb[4] = {ld_pair(qrow + k0 + 16), ld_pair(qrow + 8 * stride + k0 + 16),
-                                ld_pair(qrow + k0 + 24), ld_pair(qrow + 8 * stride + k0 + 24)};
-        mma_bf16(acc2, qb, ld_pair(krow + k0 + 16 + 2 * t4), ld_pair(krow + k0 + 24 + 2 * t4));
+    // S = Q K^T: U consecutive 8-key tiles of one 16-row tile per warp; two accumulators per
+    // tile on alternate k steps (independent mma chains).
+    {
+      float acc[U][2][4];
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[u][0][e] = acc[u][1][e] = 0.0f;
+      const bf16* qrow = qs + (s_mt * 16 + g) * stride + 2 * t4;
+      const bf16* krow = kt + (s_nt * 8 + g) * stride + 2 * t4;
+      for (int k0 = k_lo; k0 < k_hi; k0 += 32) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int k = k0 + 16 * h;
+          if (h == 1 && k >= k_hi) break;
+          const uint32_t qa[4] = {ld_pair(qrow + k), ld_pair(qrow + 8 * stride + k),
+                                  ld_pair(qrow + k + 8), ld_pair(qrow + 8 * stride + k + 8)};
+#pragma unroll
+          for (int u = 0; u < U; ++u)
+            mma_bf16(acc[u][U > 1 ? 0 : h], qa, ld_pair(krow + u * 8 * stride + k),
+                     ld_pair(krow + u * 8 * stride + k + 8));
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int col = (s_nt + u) * 8 + 2 * t4;
+        float* d0 = ss + (kpart * M + s_mt * 16 + g) * SS + col;
+        *reinterpret_cast<float2*>(d0) = make_float2((acc[u][0][0] + acc[u][1][0]) * a.scale,
+                                                     (acc[u][0][1] + acc[u][1][1]) * a.scale);
+        *reinterpret_cast<float2*>(d0 + 8 * SS) = make_float2(
+            (acc[u][0][2] + acc[u][1][2]) * a.scale, (acc[u][0][3] + acc[u][1][3]) * a.scale);
       }
     }
-    for (int e = 0; e < 4; ++e) acc[e] += acc2[e];
-    ss[g * kKeys + warp * 8 + 2 * t4] = acc[0] * a.scale;
-    ss[g * kKeys + warp * 8 + 2 * t4 + 1] = acc[1] * a.scale;
-    ss[(g + 8) * kKeys + warp * 8 + 2 * t4] = acc[2] * a.scale;
-    ss[(g + 8) * kKeys + warp * 8 + 2 * t4 + 1] = acc[3] * a.scale;
     __syncthreads();
 
-    // Online softmax: 8 consecutive lanes per row, 4 keys each.
+    // Online softmax: TPR consecutive lanes per row, KPT keys each.
     {
-      const int row = tid / 8, sub = tid % 8;
+      const int row = tid / TPR, sub = tid % TPR;
       const int limit = row_limit[row];
-      float v[4], mx = -INFINITY;
+      float v[KPT], mx = -INFINITY;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int j = tile * kKeys + sub * 4 + e;
-        v[e] = j < limit ? ss[row * kKeys + sub * 4 + e] : -INFINITY;
+      for (int e = 0; e < KPT; ++e) {
+        const int j = tile * KEYS + sub * KPT + e;
+        float x = 0.0f;
+#pragma unroll
+        for (int ks = 0; ks < KS; ++ks) x += ss[(ks * M + row) * SS + sub * KPT + e];
+        v[e] = j < limit ? x : -INFINITY;
         mx = fmaxf(mx, v[e]);
       }
-      for (int off = 1; off < 8; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+#pragma unroll
+      for (int off = 1; off < TPR; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
       const float m_old = row_m[row];
       const float m_new = fmaxf(m_old, mx);
       float sum = 0.0f;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float pe = m_new == -INFINITY ? 0.0f : __expf(v[e] - m_new);
-        sum += pe;
-        ps[row * (kKeys + kPad) + sub * 4 + e] = __float2bfloat16_rn(pe);
+      for (int e = 0; e < KPT; e += 2) {
+        const float p0 = m_new == -INFINITY ? 0.0f : __expf(v[e] - m_new);
+        const float p1 = m_new == -INFINITY ? 0.0f : __expf(v[e + 1] - m_new);
+        sum += p0 + p1;
+        *reinterpret_cast<uint32_t*>(ps + row * PS + sub * KPT + e) = pack_bf16(p0, p1);
       }
-      for (int off = 1; off < 8; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+#pragma unroll
+      for (int off = 1; off < TPR; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
       __syncwarp();  // every lane of the row has read row_m before lane 0 rewrites it
       if (sub == 0) {
         const float alpha = m_new == -INFINITY ? 1.0f : __expf(m_old - m_new);
@@ -184,61 +236,76 @@ __global__ void __launch_bounds__(kThreads) mla_decode_kernel(DecodeArgs a) {
     }
     __syncthreads();
 
-    // O = O * alpha + P V: warp w owns 16-column V tiles w, w + 4, w + 8, ...
-    const float al0 = row_alpha[g], al1 = row_alpha[g + 8];
+    // O = O * alpha + P V: warp w owns V columns 64w..64w+63 of all M rows.
 #pragma unroll
-    for (int i = 0; i < kMaxPairs; ++i) {
+    for (int m = 0; m < MT; ++m) {
+      const float al0 = row_alpha[m * 16 + g], al1 = row_alpha[m * 16 + g + 8];
 #pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        o[i][n][0] *= al0;
-        o[i][n][1] *= al0;
-        o[i][n][2] *= al1;
-        o[i][n][3] *= al1;
-      }
+      for (int i = 0; i < kColGroups; ++i)
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          o[m][i][n][0] *= al0;
+          o[m][i][n][1] *= al0;
+          o[m][i][n][2] *= al1;
+          o[m][i][n][3] *= al1;
+        }
     }
 #pragma unroll
-    for (int kb = 0; kb < kKeys / 16; ++kb) {
-      const bf16* pr = ps + kb * 16 + 2 * t4;
-      const uint32_t pa[4] = {
-          ld_pair(pr + g * (kKeys + kPad)), ld_pair(pr + (g + 8) * (kKeys + kPad)),
-          ld_pair(pr + g * (kKeys + kPad) + 8), ld_pair(pr + (g + 8) * (kKeys + kPad) + 8)};
+    for (int kb = 0; kb < KEYS / 16; ++kb) {
+      uint32_t b[kColGroups][4];
 #pragma unroll
-      for (int i = 0; i < kMaxPairs; ++i) {
-        const int pair = i * kWarps + warp;
-        if (pair < pairs) {
-          uint32_t b[4];
-          ldmatrix_x4_trans(b, kt + (kb * 16 + (lane & 15)) * stride + pair * 16 + (lane >> 4) * 8);
-          mma_bf16(o[i][0], pa, b[0], b[1]);
-          mma_bf16(o[i][1], pa, b[2], b[3]);
+      for (int i = 0; i < kColGroups; ++i) {
+        const int pair = warp * kColGroups + i;
+        if (pair < pairs)
+          ldmatrix_x4_trans(b[i],
+                            kt + (kb * 16 + (lane & 15)) * stride + pair * 16 + (lane >> 4) * 8);
+      }
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        const bf16* pr = ps + (m * 16 + g) * PS + kb * 16 + 2 * t4;
+        const uint32_t pa[4] = {ld_pair(pr), ld_pair(pr + 8 * PS), ld_pair(pr + 8),
+                                ld_pair(pr + 8 * PS + 8)};
+#pragma unroll
+        for (int i = 0; i < kColGroups; ++i) {
+          if (warp * kColGroups + i < pairs) {
+            mma_bf16(o[m][i][0], pa, b[i][0], b[i][1]);
+            mma_bf16(o[m][i][1], pa, b[i][2], b[i][3]);
+          }
         }
       }
     }
-    __syncthreads();  // the key buffer and P are rewritten next iteration
   }
+  cp_async_wait<0>();
+  __syncthreads();  // row_l / row_m of a split without tiles
 
-  // Partial output, normalised, with its log-sum-exp for the combine step.
-  const float l0 = row_l[g], l1 = row_l[g + 8];
-  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  // Output, normalised: straight to o_lat (bf16) without splits, else the partial output with
+  // its log-sum-exp for the combine step.
 #pragma unroll
-  for (int i = 0; i < kMaxPairs; ++i) {
-    const int pair = i * kWarps + warp;
-    if (pair >= pairs) continue;
+  for (int m = 0; m < MT; ++m) {
 #pragma unroll
-    for (int n = 0; n < 2; ++n) {
-      const int col = pair * 16 + n * 8 + 2 * t4;
-      if (m0 + g < rows) {
-        float* dst = a.part_o + (part_row + m0 + g) * a.r + col;
-        dst[0] = o[i][n][0] * inv0;
-        dst[1] = o[i][n][1] * inv0;
-      }
-      if (m0 + g + 8 < rows) {
-        float* dst = a.part_o + (part_row + m0 + g + 8) * a.r + col;
-        dst[0] = o[i][n][2] * inv1;
-        dst[1] = o[i][n][3] * inv1;
+    for (int half = 0; half < 2; ++half) {
+      const int row = m * 16 + g + 8 * half, p = m0 + row;
+      if (p >= rows) continue;
+      const float l = row_l[row], inv = l > 0.0f ? 1.0f / l : 0.0f;
+      const int t = q0 + p / a.heads, h = p % a.heads;
+#pragma unroll
+      for (int i = 0; i < kColGroups; ++i) {
+        const int pair = warp * kColGroups + i;
+        if (pair >= pairs) continue;
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          const int col = pair * 16 + n * 8 + 2 * t4;
+          const float x0 = o[m][i][n][2 * half] * inv, x1 = o[m][i][n][2 * half + 1] * inv;
+          if (a.splits == 1)
+            *reinterpret_cast<uint32_t*>(a.o_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r +
+                                         col) = pack_bf16(x0, x1);
+          else
+            *reinterpret_cast<float2*>(a.part_o + (part_row + p) * a.r + col) = make_float2(x0, x1);
+        }
       }
     }
   }
-  if (tid < kRows && m0 + tid < rows)
+  if (tid < M && m0 + tid < rows && a.splits > 1)
     a.part_lse[part_row + m0 + tid] = row_l[tid] > 0.0f ? row_m[tid] + logf(row_l[tid]) : -INFINITY;
 }
 
@@ -266,6 +333,46 @@ __global__ void mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
   }
 }
 
+// Split count from the SM count: per-split work (plus a fixed cost of about two tiles for the
+// pipeline fill and the output) times the number of waves, smallest wins; then the launches.
+template <int MT, int KEYS, int STAGES, int KS = kSplitK<MT, KEYS>>
+void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args) {
+  const int64_t M = 16 * MT, S = p.num_seqs;
+  int64_t m_tiles = 0, max_tiles = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    if (!p.host_decode[s]) continue;
+    m_tiles += ceil_div((p.host_q_start[s + 1] - p.host_q_start[s]) * p.heads, M);
+    max_tiles = std::max<int64_t>(max_tiles, ceil_div(p.host_kv_len[s], KEYS));
+  }
+  const size_t smem = decode_smem<MT, KEYS, STAGES, KS>(args.dp);
+  auto* kernel = mla_decode_kernel<MT, KEYS, STAGES, KS>;
+  DUET_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(smem)));
+  int per_sm = 1;
+  DUET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+  const int64_t slots = std::max<int64_t>(1, static_cast<int64_t>(per_sm) * c.num_sms);
+  int64_t splits = 1, best = -1;
+  for (int64_t n = 1; n <= std::min<int64_t>(std::max<int64_t>(max_tiles, 1), 64); ++n) {
+    const int64_t cost =
+        ceil_div(std::max<int64_t>(m_tiles, 1) * n, slots) * (ceil_div(max_tiles, n) + 2);
+    if (best < 0 || cost < best) best = cost, splits = n;
+  }
+  args.splits = static_cast<int>(splits);
+  // part_o: [S, splits, rows_max, r] f32; part_lse: [S, splits, rows_max] f32.
+  const int64_t rows_max = args.rows_max, r = args.r;
+  args.part_o = c.workspace_as<float>(kWsMlaPartO, static_cast<size_t>(S * splits * rows_max * r));
+  args.part_lse = c.workspace_as<float>(kWsMlaPartLse, static_cast<size_t>(S * splits * rows_max));
+  dim3 grid(static_cast<unsigned>(ceil_div(rows_max, M)), static_cast<unsigned>(splits),
+            static_cast<unsigned>(S));
+  kernel<<<grid, kThreads, smem, c.stream>>>(args);
+  DUET_CUDA_LAUNCHED();
+  if (splits > 1) {
+    mla_combine_kernel<<<dim3(static_cast<unsigned>(rows_max), static_cast<unsigned>(S)), 128, 0,
+                         c.stream>>>(args, args.o_lat);
+    DUET_CUDA_LAUNCHED();
+  }
+}
+
 }  // namespace
 
 void mla_decode(Context& c, const MlaParams& p) {
@@ -273,7 +380,7 @@ void mla_decode(Context& c, const MlaParams& p) {
   const int64_t S = p.num_seqs, T = p.q.rows;
   // Contiguous token runs of decode sequences (one batched GEMM each), and the launch shape.
   std::vector<std::pair<int64_t, int64_t>> runs;
-  int64_t rows_max = 0, m_tiles = 0, max_tiles = 0;
+  int64_t rows_max = 0;
   for (int64_t s = 0; s < S; ++s) {
     const int64_t a = p.host_q_start[s], b = p.host_q_start[s + 1];
     if (!p.host_decode[s] || a == b) continue;
@@ -282,14 +389,12 @@ void mla_decode(Context& c, const MlaParams& p) {
     else
       runs.emplace_back(a, b);
     rows_max = std::max(rows_max, (b - a) * H);
-    m_tiles += ceil_div((b - a) * H, kRows);
-    max_tiles = std::max<int64_t>(max_tiles, ceil_div(p.host_kv_len[s], kKeys));
   }
   if (runs.empty()) return;
   DUET_CHECK(p.q.dtype == DType::kBF16 && p.cache.dtype == DType::kBF16 &&
                  p.kv_b.dtype == DType::kBF16 && p.out.dtype == DType::kBF16,
              "cuda mla: bf16 tensors");
-  DUET_CHECK(r % 16 == 0 && r <= 16 * kMaxPairs * kWarps, "cuda mla decode: kv_lora_rank ", r,
+  DUET_CHECK(r % 16 == 0 && r <= 16 * kColGroups * kWarps, "cuda mla decode: kv_lora_rank ", r,
              " must be a multiple of 16 up to 512");
   DUET_CHECK((r + dr) % 8 == 0 && p.cache.ld % 8 == 0, "cuda mla decode: cache rows of ", r + dr,
              " values (ld ", p.cache.ld, ") are not 16-byte aligned");
@@ -303,9 +408,6 @@ void mla_decode(Context& c, const MlaParams& p) {
     gemm_strided_batched(c, H, b - a, r, dn, p.q.ptr<const bf16>() + a * p.q.ld, p.q.ld, qk, kv_b,
                          ldb, head_rows * ldb, q_lat + a * H * r, H * r, r, /*w_transposed=*/true);
 
-  // Splits: enough CTAs for ~2 waves of 2 resident CTAs per SM, each split >= 1 key tile.
-  const int64_t want = 4 * static_cast<int64_t>(c.num_sms);
-  const int64_t splits = std::clamp<int64_t>(ceil_div(want, m_tiles), 1, max_tiles);
   DecodeArgs args;
   args.q_lat = q_lat;
   args.q = p.q.ptr<const bf16>();
@@ -325,26 +427,19 @@ void mla_decode(Context& c, const MlaParams& p) {
   args.dr = static_cast<int>(dr);
   args.dp = static_cast<int>(ceil_div(r + dr, 16) * 16);
   args.scale = p.scale;
-  args.splits = static_cast<int>(splits);
   args.rows_max = static_cast<int>(rows_max);
-  // part_o: [S, splits, rows_max, r] f32; part_lse: [S, splits, rows_max] f32.
-  args.part_o = c.workspace_as<float>(kWsMlaPartO, static_cast<size_t>(S * splits * rows_max * r));
-  args.part_lse = c.workspace_as<float>(kWsMlaPartLse, static_cast<size_t>(S * splits * rows_max));
-
-  const int stride = args.dp + kPad;
-  const size_t smem = static_cast<size_t>(kRows + 2 * kKeys) * stride * sizeof(bf16) +
-                      kRows * (kKeys + kPad) * sizeof(bf16) + kRows * kKeys * sizeof(float) +
-                      4 * kRows * sizeof(float);
-  DUET_CUDA_CHECK(cudaFuncSetAttribute(
-      mla_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  const int64_t max_m_tiles = ceil_div(rows_max, kRows);
-  dim3 grid(static_cast<unsigned>(max_m_tiles), static_cast<unsigned>(splits),
-            static_cast<unsigned>(S));
-  mla_decode_kernel<<<grid, kThreads, smem, c.stream>>>(args);
-  DUET_CUDA_LAUNCHED();
-  mla_combine_kernel<<<dim3(static_cast<unsigned>(rows_max), static_cast<unsigned>(S)), 128, 0,
-                       c.stream>>>(args, o_lat);
-  DUET_CUDA_LAUNCHED();
+  args.o_lat = o_lat;
+  // 64 rows per CTA when a sequence has that many (all heads of a 64-head token), else 32/16.
+  // Measured on H100 (B 64, L 2048): at 64 heads a 2-way k split of S (each warp 4 key tiles
+  // of one row tile) beat the 8-way tile split, 170 vs 187 us; at 16 heads 64-key stages two
+  // deep beat 32-key stages five deep, 91-97 vs 100 us; 32 rows per CTA (two CTAs per
+  // sequence, no splits) at 64 heads lost, 193 us.
+  if (rows_max > 32)
+    launch_decode<4, 32, 3, 2>(c, p, args);
+  else if (rows_max > 16)
+    launch_decode<2, 64, 2>(c, p, args);
+  else
+    launch_decode<1, 64, 2>(c, p, args);
 
   bf16* out = p.out.ptr<bf16>();
   for (auto [a, b] : runs)
