@@ -142,7 +142,7 @@ int run_generate(const std::vector<std::string>& args) {
       nlohmann::ordered_json j;
       try {
         j = nlohmann::ordered_json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {
         fail(where, ": invalid JSON: ", e.what());
       }
       Job job;

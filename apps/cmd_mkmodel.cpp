@@ -96,7 +96,7 @@ int run_mkmodel(const std::vector<std::string>& args) {
   } else {
     try {
       cfg = ojson::parse(read_file(config_path));
-    } catch (const ojson::parse_error& e) {
+    } catch (const ojson::exception& e) {
       fail(config_path, ": invalid JSON: ", e.what());
     }
   }

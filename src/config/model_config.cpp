@@ -246,7 +246,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
   json j;
   try {
     j = json::parse(read_file(path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
   }
   ModelConfig c = parse_model_config(j, path);
@@ -259,7 +259,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
         for (int64_t e : c.eos_token_ids) seen |= (e == id);
         if (!seen) c.eos_token_ids.push_back(id);
       }
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       fail(gen, ": invalid JSON: ", e.what());
     }
   }

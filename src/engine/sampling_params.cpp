@@ -35,7 +35,7 @@ SamplingParams default_sampling_params(const std::string& model_dir) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
   }
   auto num = [&](const char* key, float& dst) {

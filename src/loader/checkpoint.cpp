@@ -32,7 +32,7 @@ Checkpoint Checkpoint::open(const std::string& dir, const std::string& prefix) {
     json index;
     try {
       index = json::parse(read_file(index_path));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       fail(index_path, ": invalid JSON: ", e.what());
     }
     auto wm = index.find("weight_map");

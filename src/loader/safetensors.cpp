@@ -52,7 +52,7 @@ std::vector<TensorInfo> parse_safetensors_header(std::string_view header, uint64
   json j;
   try {
     j = json::parse(header.begin(), header.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     fail(path, ": invalid JSON header: ", e.what());
   }
   if (!j.is_object()) fail(path, ": header is not a JSON object");

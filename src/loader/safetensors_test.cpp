@@ -169,6 +169,8 @@ TEST_F(LoaderTest, BadFieldTypes) {
   expect_error(raw("f.safetensors", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4),
                {"data_offsets"});
   expect_error(raw("g.safetensors", R"([1,2])", 0), {"header does not start"});
+  // A number too large for a double is a JSON error too (found by the fuzzer).
+  expect_error(raw("n.safetensors", R"({"w": 9e111122})", 0), {"n.safetensors", "invalid JSON"});
 }
 
 TEST_F(LoaderTest, MissingTensorAndWrongShape) {
