@@ -25,19 +25,7 @@ std::string dump_json(const json& j) {
 }
 
 std::string finish_reason_string(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kAbort:
-      return "abort";
-    case FinishReason::kError:
-      return "error";
-    case FinishReason::kNone:
-      break;
-  }
-  return "";
+  return finish_reason_name(reason);
 }
 
 json finish_reason_json(bool finished, FinishReason reason, bool has_tool_calls) {
