@@ -35,6 +35,8 @@ EngineFlags add_engine_flags(Flags& flags, const std::string& model_help) {
       "pad-moe-gather", "pad every DP rank's MoE rows to the largest (else variable-size gathers)");
   f.no_prefill_delayer = &flags.add_bool("no-prefill-delayer",
                                          "with --dp > 1, do not hold prefills until ranks align");
+  f.enforce_eager = &flags.add_bool(
+      "enforce-eager", "run decode steps op by op instead of replaying recorded CUDA graphs");
   f.collective_timeout = &flags.add_double(
       "collective-timeout", 120, "seconds a rank may wait in a collective before the step fails");
   return f;
@@ -61,6 +63,7 @@ EngineOptions EngineFlags::options(const std::string& default_model) const {
   o.pad_moe_gather = *pad_moe_gather;
   o.prefill_delayer = !*no_prefill_delayer;
   o.collective_timeout_s = *collective_timeout;
+  o.enforce_eager = *enforce_eager;
   if (o.collective_timeout_s <= 0) fail("--collective-timeout must be positive");
   if (o.max_num_seqs < 1) fail("--max-num-seqs must be at least 1");
   if (o.max_num_batched_tokens < 1) fail("--max-num-batched-tokens must be at least 1");

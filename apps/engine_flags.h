@@ -28,6 +28,7 @@ struct EngineFlags {
   bool* pad_moe_gather;
   bool* no_prefill_delayer;
   double* collective_timeout;
+  bool* enforce_eager;
 
   // Options for Engine::create; the model directory falls back to `default_model`.
   EngineOptions options(const std::string& default_model = "") const;

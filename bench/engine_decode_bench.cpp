@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     auto& prompt_len = flags.add_int("prompt-len", 128, "prompt tokens per sequence");
     auto& steps = flags.add_int("steps", 16, "timed decode steps");
     auto& threads = flags.add_int("threads", 0, "CPU threads (0: all)");
+    auto& eager = flags.add_bool("enforce-eager", "no recorded decode graphs");
     if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) {
       std::fputs(flags.help().c_str(), stdout);
       return 0;
@@ -59,13 +60,15 @@ int main(int argc, char** argv) {
     o.device = device;
     o.threads = threads;
     o.load_tokenizer = false;
-    o.max_num_batched_tokens = 1 << 16;
+    o.enforce_eager = eager;
+    o.max_num_batched_tokens = 8192;
     auto engine = Engine::create(o);
     const ModelConfig& c = engine->model_config();
     const double bw = copy_bandwidth();
     std::printf("model %s\n", describe(c).c_str());
     std::printf("memcpy bandwidth %.1f GB/s (read + write)\n", bw / 1e9);
-    std::printf("%6s %10s %12s %14s\n", "batch", "step ms", "tokens/s", "KV tokens");
+    std::printf("%6s %10s %12s %14s %12s\n", "batch", "step ms", "tokens/s", "KV tokens",
+                "graph steps");
     std::mt19937 rng(1);
     std::stringstream ss(batches);
     for (std::string item; std::getline(ss, item, ',');) {
@@ -90,14 +93,17 @@ int main(int argc, char** argv) {
       while (started < B && engine->step()) {
       }
       if (!engine->healthy()) fail("engine step failed: ", engine->last_error());
+      const int64_t replays0 = engine->stats().graph_replays;
       const double t0 = now();
       int64_t timed = 0;
       while (engine->step()) ++timed;
       const double dt = now() - t0;
+      const int64_t replays = engine->stats().graph_replays - replays0;
       const double step_ms = timed ? 1e3 * dt / static_cast<double>(timed) : 0;
-      std::printf("%6lld %10.2f %12.1f %14lld\n", static_cast<long long>(B), step_ms,
+      std::printf("%6lld %10.2f %12.1f %14lld %9lld/%lld\n", static_cast<long long>(B), step_ms,
                   timed ? static_cast<double>(B * timed) / dt : 0.0,
-                  static_cast<long long>(B * (prompt_len + steps)));
+                  static_cast<long long>(B * (prompt_len + steps)), static_cast<long long>(replays),
+                  static_cast<long long>(timed));
     }
     return 0;
   } catch (const std::exception& e) {

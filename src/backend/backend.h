@@ -12,8 +12,17 @@
 
 #include "backend/op_params.h"
 #include "backend/tensor.h"
+#include "common/error.h"
 
 namespace duet {
+
+// A recorded sequence of ops (a CUDA graph): replay() enqueues all of them again with the same
+// arguments and addresses, at the cost of one launch.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+  virtual void replay() = 0;
+};
 
 class Backend {
  public:
@@ -38,6 +47,16 @@ class Backend {
   // Device memory still free (and the total), for sizing the KV cache after the weights;
   // {0, 0} for host backends, whose cache is sized from system memory.
   virtual std::pair<size_t, size_t> memory_info() const { return {0, 0}; }
+
+  // ---- recording (CUDA graphs). Between begin_capture and end_capture ops are recorded, not
+  // run, and nothing may read device memory back or grow a workspace. Backends that cannot
+  // record return false from can_capture.
+  virtual bool can_capture() const { return false; }
+  virtual void begin_capture() { fail("this backend cannot record graphs"); }
+  virtual std::unique_ptr<Graph> end_capture() { fail("this backend cannot record graphs"); }
+  // Changes whenever a backend workspace moves: graphs recorded before then hold stale
+  // addresses and must be recorded again.
+  virtual uint64_t workspace_generation() const { return 0; }
 
   // ---- elementwise and normalisation. Shapes: T rows.
   // out[t] = table[ids[t]]; ids I32 [T], table [V, H], out [T, H].

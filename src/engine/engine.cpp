@@ -309,6 +309,7 @@ class EngineImpl final : public Engine {
     st.prompt_tokens = st.prefix_cache_queries;
     st.generation_tokens = stats_.generation_tokens;
     st.steps = steps_;
+    for (const StepExecutor* ex : rt_.executors()) st.graph_replays += ex->graph_replays();
     stats_ = st;
   }
 

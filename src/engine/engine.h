@@ -65,6 +65,8 @@ struct EngineOptions {
   bool prefill_delayer = true;        // with dp > 1: align prefills across DP ranks
   double collective_timeout_s = 120;  // a rank missing a collective this long fails the step
   bool load_tokenizer = true;
+  // Run every step op by op (no recorded decode graphs), like vLLM's --enforce-eager.
+  bool enforce_eager = false;
   // Tests: NaN into MoE pad rows and unused gather rows before every layer; count the rows
   // routed to each expert.
   bool debug_poison_padding = false;
@@ -80,6 +82,7 @@ struct EngineStats {
   int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // in tokens
   int64_t preemptions = 0;
   int64_t steps = 0;
+  int64_t graph_replays = 0;  // decode steps replayed from recorded graphs (every rank)
 };
 
 class Engine {

@@ -11,6 +11,30 @@
 namespace duet {
 
 namespace {
+
+// Device memory one step's activations and workspaces can take at the token budget (a full
+// prefill chunk) and the sequence limit (logits of every sequence), kept out of the KV cache
+// so that the largest step allocates what it needs instead of failing. Buffers grow by 1.5x,
+// hence the factor; the fixed part covers cuBLAS, graphs and allocator slack.
+int64_t activation_reserve_bytes(const ModelConfig& c, int64_t tokens, int64_t seqs) {
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads;
+  const int64_t I_dense =
+      std::max(c.intermediate_size, c.moe_intermediate_size * c.n_shared_experts);
+  // Residual stream, norms, sublayer outputs, q, latent, attention output, dense MLP.
+  const int64_t model = 5 * H + heads * (c.qk_head_dim() + c.v_head_dim) + c.kv_cache_dim() +
+                        c.q_lora_rank + 3 * I_dense;
+  // Expanded K/V of prefill attention and the gathered latents.
+  const int64_t mla = heads * (c.qk_nope_head_dim + c.v_head_dim) + c.kv_cache_dim();
+  // Routed experts: permuted rows, gate_up, activation and output per selected expert.
+  const int64_t moe = c.num_experts_per_tok * (2 * H + 3 * c.moe_intermediate_size);
+  const int64_t per_token = 2 * (model + mla + moe) + 4 * c.n_routed_experts;
+  const int64_t logits = seqs * c.vocab_size * 4 + seqs * H * 2;
+  return (tokens * per_token + logits) * 3 / 2 + (int64_t{1} << 30);
+}
+
+}  // namespace
+
+namespace {
 int64_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && size > 0 ? static_cast<int64_t>(pages) * size : int64_t{8} << 30;
@@ -89,11 +113,13 @@ Runtime::Runtime(const EngineOptions& o) {
           // CPU: a quarter of physical memory over all ranks. Never more than every sequence at
           // full length needs.
           const auto [free, total] = r->model.backend->memory_info();
-          const int64_t usable = total > 0
-                                     ? static_cast<int64_t>(free) -
-                                           static_cast<int64_t>((1.0 - o.gpu_memory_utilization) *
-                                                                static_cast<double>(total))
-                                     : physical_memory_bytes() / 4 / world;
+          const int64_t usable =
+              total > 0
+                  ? static_cast<int64_t>(free) -
+                        static_cast<int64_t>((1.0 - o.gpu_memory_utilization) *
+                                             static_cast<double>(total)) -
+                        activation_reserve_bytes(config_, o.max_num_batched_tokens, o.max_num_seqs)
+                  : physical_memory_bytes() / 4 / world;
           if (usable <= 0)
             fail(
                 "no device memory left for the KV cache after the weights (raise "
@@ -104,7 +130,10 @@ Runtime::Runtime(const EngineOptions& o) {
           blocks = std::max<int64_t>(1, std::min(by_memory, by_demand));
         }
       }
-      r->cache = std::make_unique<LatentCache>(*r->model.backend, config_, blocks);
+      // One block more than the pool hands out: the scratch block decode graphs pad with.
+      r->cache = std::make_unique<LatentCache>(*r->model.backend, config_, blocks + 1);
+      eo.graphs = !o.enforce_eager;
+      eo.graph_scratch_block = static_cast<int32_t>(blocks);
       if (tp_groups[g]) r->tp_comm = tp_groups[g]->make_rank(static_cast<int>(t));
       if (dp_groups[t]) r->dp_comm = dp_groups[t]->make_rank(static_cast<int>(g));
       r->exec = std::make_unique<StepExecutor>(*r->model.model, *r->cache, r->tp_comm.get(),

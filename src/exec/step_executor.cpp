@@ -10,6 +10,10 @@ StepExecutor::StepExecutor(DeepseekModel& model, LatentCache& cache, Communicato
                            Communicator* dp, int64_t dp_rank, ExecutorOptions options)
     : model_(model), cache_(cache), tp_(tp), dp_(dp), dp_rank_(dp_rank), opt_(options) {
   expert_counts_.resize(static_cast<size_t>(model.config().num_hidden_layers));
+  // Graphs need a step without collectives (they are host calls) and without test hooks.
+  if (opt_.graphs && !tp_ && !dp_ && !opt_.poison_padding && !opt_.count_experts &&
+      opt_.graph_scratch_block >= 0 && model.backend().can_capture())
+    graphs_ = std::make_unique<DecodeGraphs>(model, cache, opt_.graph_scratch_block);
 }
 
 void StepExecutor::ensure(DeviceBuffer& buf, size_t bytes) {
@@ -34,6 +38,7 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
   plan_ = plan_step(records, opt_.tbo, opt_.gather);
   logits.clear();
   if (plan_.idle) return;  // every rank agrees: no forward, no collectives
+  if (graphs_ && !plan_.tbo && graphs_->run(batch, logits)) return;
 
   // 2. Micro-batches: each owns its batch and buffers for the whole step.
   const int nm = plan_.num_micro_batches;

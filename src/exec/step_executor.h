@@ -11,6 +11,7 @@
 
 #include "dist/communicator.h"
 #include "dist/step_plan.h"
+#include "exec/decode_graphs.h"
 #include "model/deepseek_model.h"
 
 namespace duet {
@@ -22,6 +23,10 @@ struct ExecutorOptions {
   // of the rows each expert received (pad rows must never appear).
   bool poison_padding = false;
   bool count_experts = false;
+  // Replay decode steps from recorded graphs (single rank without collectives, on a backend
+  // that records); pad sequences write graph_scratch_block, a cache block outside the pool.
+  bool graphs = false;
+  int32_t graph_scratch_block = -1;
 };
 
 class StepExecutor {
@@ -37,6 +42,9 @@ class StepExecutor {
 
   const StepPlan& last_plan() const { return plan_; }
   int64_t tbo_steps() const { return tbo_steps_; }
+  // Decode steps replayed from a graph, and graphs recorded, since start.
+  int64_t graph_replays() const { return graphs_ ? graphs_->replays() : 0; }
+  int64_t graph_recordings() const { return graphs_ ? graphs_->recordings() : 0; }
   // [layer][expert] rows routed to each expert by the router (all gathered rows) since start.
   const std::vector<std::vector<int64_t>>& expert_counts() const { return expert_counts_; }
 
@@ -66,6 +74,7 @@ class StepExecutor {
   std::array<Micro, 2> micro_;
   std::vector<std::vector<int64_t>> expert_counts_;
   int64_t tbo_steps_ = 0;
+  std::unique_ptr<DecodeGraphs> graphs_;
 };
 
 }  // namespace duet

@@ -46,6 +46,7 @@ Tensor MicroBatch::scratch(Backend& be, size_t slot, DType dtype, int64_t rows, 
   if (buffers[slot].bytes() < bytes) {
     // Grow geometrically so a slowly growing batch does not reallocate every step.
     buffers[slot] = DeviceBuffer(be, std::max(bytes, buffers[slot].bytes() * 3 / 2));
+    ++generation;
   }
   return Tensor::matrix(buffers[slot].get(), dtype, rows, cols);
 }
@@ -64,6 +65,11 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
                             std::vector<float>& logits) {
   MicroBatch& mb = single_;
   begin(mb, batch);
+  layers(mb, cache);
+  this->logits(mb, logits);
+}
+
+void DeepseekModel::layers(MicroBatch& mb, LatentCache& cache) {
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     attention(mb, l, cache);
     post_attention(mb, l);
@@ -75,7 +81,6 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
     }
     finish_layer(mb, l);
   }
-  this->logits(mb, logits);
 }
 
 namespace {
@@ -88,6 +93,11 @@ Tensor upload_i32(Backend& be, MicroBatch& mb, size_t slot, const std::vector<in
 }  // namespace
 
 void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
+  upload(mb, batch);
+  embed(mb);
+}
+
+void DeepseekModel::upload(MicroBatch& mb, const ForwardBatch& batch, int64_t table_width) {
   const int64_t T = batch.num_tokens(), H = config_.hidden_size;
   const DType act = be_.act_dtype();
   mb.batch = &batch;
@@ -101,6 +111,9 @@ void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
   mb.h_decode.clear();
   size_t max_blocks = 1;
   for (const auto& s : batch.seqs) max_blocks = std::max(max_blocks, s.block_ids.size());
+  // A fixed width keeps the table's layout (and a recorded graph's) across steps; blocks past
+  // it are never read, since they lie past the sequence's cached tokens.
+  if (table_width > 0) max_blocks = static_cast<size_t>(table_width);
   std::vector<int32_t> table(mb.num_seqs * max_blocks, 0);
   for (int64_t i = 0; i < mb.num_seqs; ++i) {
     const SeqInBatch& s = batch.seqs[i];
@@ -116,7 +129,10 @@ void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
     mb.h_q_start.push_back(mb.h_q_start.back() + s.num_new_tokens);
     mb.h_kv_len.push_back(static_cast<int32_t>(kv));
     mb.h_decode.push_back(s.decode ? 1 : 0);
-    std::copy(s.block_ids.begin(), s.block_ids.end(), table.begin() + i * max_blocks);
+    DUET_CHECK(static_cast<int64_t>(max_blocks) * kKvBlockSize >= kv, "block table width ",
+               max_blocks, " cannot hold ", kv, " tokens");
+    std::copy_n(s.block_ids.begin(), std::min(max_blocks, s.block_ids.size()),
+                table.begin() + i * max_blocks);
   }
   DUET_CHECK(mb.h_q_start.back() == T, "sequence token counts do not add up to the batch");
   mb.ids = upload_i32(be_, mb, kIds, batch.token_ids, 1, T);
@@ -131,6 +147,12 @@ void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
   mb.normed = mb.scratch(be_, kNormed, act, T, H);
   mb.sub_out = mb.scratch(be_, kSubOut, act, T, H);
   mb.ffn_out = mb.scratch(be_, kFfnOut, act, T, H);
+  const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
+  for (int32_t r : batch.logit_rows) DUET_CHECK(r >= 0 && r < T, "logit row ", r, " out of range");
+  mb.logit_rows = upload_i32(be_, mb, kLogitRows, batch.logit_rows, 1, R);
+}
+
+void DeepseekModel::embed(MicroBatch& mb) {
   be_.embedding(mb.ids, w_.embed, mb.hidden);
   be_.rms_norm(mb.hidden, w_.layers[0].input_norm, static_cast<float>(config_.rms_norm_eps),
                mb.normed);
@@ -264,20 +286,30 @@ void DeepseekModel::finish_layer(MicroBatch& mb, int64_t l) {
 }
 
 void DeepseekModel::logits(MicroBatch& mb, std::vector<float>& out) {
-  const ForwardBatch& batch = *mb.batch;
-  const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
+  lm_head(mb);
+  fetch_logits(mb, out);
+}
+
+void DeepseekModel::lm_head(MicroBatch& mb) {
+  const int64_t R = mb.logit_rows.cols;
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
-  out.assign(static_cast<size_t>(R * V), 0.0f);
   if (R == 0) return;
-  for (int32_t r : batch.logit_rows)
-    DUET_CHECK(r >= 0 && r < mb.num_tokens, "logit row ", r, " out of range");
-  Tensor rows = upload_i32(be_, mb, kLogitRows, batch.logit_rows, 1, R);
   Tensor sel = mb.scratch(be_, kLogitsSel, be_.act_dtype(), R, H);  // [R, H]
-  be_.gather_rows(mb.normed, rows, sel);
+  be_.gather_rows(mb.normed, mb.logit_rows, sel);
   // Logits straight out of the GEMM's fp32 accumulator: rounding them to the activation dtype
   // first would add up to half a bf16 ulp of the largest logit. lg: [R, V] f32.
   Tensor lg = mb.scratch(be_, kLogitsF32, DType::kF32, R, V);
   be_.gemm(sel, w_.lm_head, lg);
+}
+
+void DeepseekModel::fetch_logits(MicroBatch& mb, std::vector<float>& out, int64_t rows) {
+  const int64_t R = rows < 0 ? mb.logit_rows.cols : rows;
+  const int64_t V = config_.vocab_size;
+  DUET_CHECK(R <= mb.logit_rows.cols, "fetch of ", R, " logit rows, ", mb.logit_rows.cols,
+             " computed");
+  out.assign(static_cast<size_t>(R * V), 0.0f);
+  if (R == 0) return;
+  const Tensor lg = mb.scratch(be_, kLogitsF32, DType::kF32, mb.logit_rows.cols, V);
   be_.copy_to_host(out.data(), lg.data, out.size() * sizeof(float));
 }
 

@@ -27,10 +27,13 @@ struct MicroBatch {
   Tensor ffn_out;  // [T, H] feed-forward output (partial while MoE sums are pending)
   // Per-step metadata (backend memory) and host mirrors.
   Tensor ids, positions, slots, q_start, kv_len, decode, block_table;
+  Tensor logit_rows;  // I32 [1, R]: rows of normed whose logits are wanted
   std::vector<int32_t> h_q_start, h_kv_len, h_decode;
   int64_t num_seqs = 0;
-  // Workspace slots, grow-only.
+  // Workspace slots, grow-only; `generation` counts reallocations (a recorded graph holds the
+  // addresses of the buffers it was recorded with).
   std::vector<DeviceBuffer> buffers;
+  uint64_t generation = 0;
   Tensor scratch(Backend& be, size_t slot, DType dtype, int64_t rows, int64_t cols);
 };
 
@@ -47,9 +50,17 @@ class DeepseekModel {
   // [batch.logit_rows.size(), vocab_size] f32.
   void forward(const ForwardBatch& batch, LatentCache& cache, std::vector<float>& logits);
 
+  // Every layer of a single-rank step, from embed() to the final norm in normed.
+  void layers(MicroBatch& mb, LatentCache& cache);
+
   // ---- stages (each acts on one micro-batch)
   // Uploads metadata, embeds the tokens and applies layer 0's input norm.
   void begin(MicroBatch& mb, const ForwardBatch& batch);
+  // begin() in two halves, for graph recording: upload() copies the batch's metadata (block
+  // table `table_width` blocks wide; 0: as wide as the longest sequence) and logit rows to the
+  // device; embed() is the device work that follows.
+  void upload(MicroBatch& mb, const ForwardBatch& batch, int64_t table_width = 0);
+  void embed(MicroBatch& mb);
   // Attention of layer l: normed -> sub_out (this rank's heads only).
   void attention(MicroBatch& mb, int64_t l, LatentCache& cache);
   // hidden += sub_out; normed = post-attention norm of hidden.
@@ -67,6 +78,10 @@ class DeepseekModel {
   void finish_layer(MicroBatch& mb, int64_t l);
   // LM head over batch.logit_rows of normed.
   void logits(MicroBatch& mb, std::vector<float>& out);
+  // logits() in two halves: lm_head() leaves f32 [logit rows, V] in backend memory (rows as
+  // uploaded), fetch_logits() copies the first `rows` of them to the host (-1: all).
+  void lm_head(MicroBatch& mb);
+  void fetch_logits(MicroBatch& mb, std::vector<float>& out, int64_t rows = -1);
 
  private:
   ModelConfig config_;

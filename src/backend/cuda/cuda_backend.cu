@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/op_profile.h"
 
 namespace duet {
 namespace cuda {
@@ -12,6 +13,9 @@ namespace cuda {
 void* Context::workspace(WsSlot slot, size_t bytes) {
   bytes = bytes == 0 ? 256 : bytes;
   if (ws_bytes[slot] < bytes) {
+    DUET_CHECK(!capturing, "cuda workspace slot ", static_cast<int>(slot), " must grow to ", bytes,
+               " bytes while a graph is being recorded (run the shape once before recording)");
+    ++ws_generation;
     // Grow by 1.5x so a slowly growing batch reallocates rarely. cudaFree waits for queued
     // work that may still read the old buffer.
     const size_t grown = std::max(bytes, ws_bytes[slot] * 3 / 2);
@@ -25,6 +29,7 @@ void* Context::workspace(WsSlot slot, size_t bytes) {
 
 int32_t* Context::pinned(size_t count) {
   if (host_pinned_count < count) {
+    DUET_CHECK(!capturing, "pinned staging must grow while a graph is being recorded");
     if (host_pinned) DUET_CUDA_CHECK(cudaFreeHost(host_pinned));
     host_pinned = nullptr;
     DUET_CUDA_CHECK(cudaMallocHost(&host_pinned, count * sizeof(int32_t)));
@@ -37,6 +42,21 @@ int32_t* Context::pinned(size_t count) {
 
 namespace {
 
+class CudaGraph final : public Graph {
+ public:
+  CudaGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~CudaGraph() override { cudaGraphExecDestroy(exec_); }
+  void replay() override { DUET_CUDA_CHECK(cudaGraphLaunch(exec_, stream_)); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+// cuBLAS gets a workspace of its own up front, so that it never allocates one lazily while a
+// graph is being recorded.
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend() {
@@ -47,13 +67,18 @@ class CudaBackend final : public Backend {
     DUET_CUBLAS_CHECK(cublasSetStream(c_.blas, c_.stream));
     // Plain fp32 accumulation: no reduced-precision reductions behind our back.
     DUET_CUBLAS_CHECK(cublasSetMathMode(c_.blas, CUBLAS_DEFAULT_MATH));
+    DUET_CUDA_CHECK(cudaMalloc(&blas_ws_, kCublasWorkspaceBytes));
+    DUET_CUBLAS_CHECK(cublasSetWorkspace(c_.blas, blas_ws_, kCublasWorkspaceBytes));
+    if (cuda::OpProfile::requested()) prof_ = std::make_unique<cuda::OpProfile>(c_.stream);
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(c_.stream);
+    prof_.reset();
     for (void* p : c_.ws_ptr)
       if (p) cudaFree(p);
     if (c_.host_pinned) cudaFreeHost(c_.host_pinned);
     cublasDestroy(c_.blas);
+    cudaFree(blas_ws_);
     cudaStreamDestroy(c_.stream);
   }
 
@@ -68,6 +93,7 @@ class CudaBackend final : public Backend {
   DType weight_dtype(DType) const override { return DType::kBF16; }
 
   void* alloc(size_t bytes) override {
+    DUET_CHECK(!c_.capturing, "alloc while a graph is being recorded");
     void* p = nullptr;
     DUET_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 1)));
     return p;
@@ -77,10 +103,14 @@ class CudaBackend final : public Backend {
     DUET_CUDA_CHECK(cudaFree(p));
   }
   void copy_to_device(void* dst, const void* src, size_t n) override {
+    DUET_CHECK(!c_.capturing, "copy_to_device while a graph is being recorded");
     // Pageable source: the runtime stages it before returning, so src may be reused at once.
+    cuda::OpScope scope(prof_.get(), "copy_to_device", 0);
     if (n) DUET_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c_.stream));
   }
   void copy_to_host(void* dst, const void* src, size_t n) override {
+    DUET_CHECK(!c_.capturing, "copy_to_host while a graph is being recorded");
+    cuda::OpScope scope(prof_.get(), "copy_to_host", 0);
     if (n) DUET_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, c_.stream));
     DUET_CUDA_CHECK(cudaStreamSynchronize(c_.stream));
   }
@@ -91,46 +121,101 @@ class CudaBackend final : public Backend {
   void fill_nan(const Tensor& t) override {
     cuda::fill(c_, t, std::numeric_limits<float>::quiet_NaN());
   }
-  void synchronize() override { DUET_CUDA_CHECK(cudaStreamSynchronize(c_.stream)); }
+  void synchronize() override {
+    DUET_CHECK(!c_.capturing, "synchronize while a graph is being recorded");
+    DUET_CUDA_CHECK(cudaStreamSynchronize(c_.stream));
+  }
+
+  // Recording is refused while the per-op profile is on (it waits after every op).
+  bool can_capture() const override { return !prof_; }
+  void begin_capture() override {
+    DUET_CHECK(!c_.capturing && !prof_, "cuda: cannot begin recording a graph here");
+    DUET_CUDA_CHECK(cudaStreamBeginCapture(c_.stream, cudaStreamCaptureModeThreadLocal));
+    c_.capturing = true;
+  }
+  std::unique_ptr<Graph> end_capture() override {
+    DUET_CHECK(c_.capturing, "cuda: end_capture without begin_capture");
+    c_.capturing = false;
+    cudaGraph_t graph = nullptr;
+    DUET_CUDA_CHECK(cudaStreamEndCapture(c_.stream, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    DUET_CUDA_CHECK(err);
+    return std::make_unique<CudaGraph>(exec, c_.stream);
+  }
+  uint64_t workspace_generation() const override { return c_.ws_generation; }
 
   void embedding(const Tensor& ids, const Tensor& table, const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "embedding", out.rows);
     cuda::embedding(c_, ids, table, out);
   }
   void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "rms_norm", x.rows);
     cuda::rms_norm(c_, x, w, eps, out, nullptr);
   }
   void add_rms_norm(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
                     const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "add_rms_norm", x.rows);
     cuda::rms_norm(c_, residual, w, eps, out, &x);
   }
-  void add(const Tensor& y, const Tensor& x) override { cuda::add(c_, y, x); }
+  void add(const Tensor& y, const Tensor& x) override {
+    cuda::OpScope scope(prof_.get(), "add", y.rows);
+    cuda::add(c_, y, x);
+  }
   void silu_mul(const Tensor& gate_up, const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "silu_mul", out.rows);
     cuda::silu_mul(c_, gate_up, out);
   }
   void gather_rows(const Tensor& x, const Tensor& rows, const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "gather_rows", out.rows);
     cuda::gather_rows(c_, x, rows, out);
   }
-  void to_f32(const Tensor& x, const Tensor& out) override { cuda::convert(c_, x, out); }
-  void gemm(const Tensor& x, const Tensor& w, const Tensor& y) override { cuda::gemm(c_, x, w, y); }
+  void to_f32(const Tensor& x, const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "to_f32", x.rows);
+    cuda::convert(c_, x, out);
+  }
+  void gemm(const Tensor& x, const Tensor& w, const Tensor& y) override {
+    cuda::OpScope scope(prof_.get(),
+                        prof_ ? "gemm " + std::to_string(w.rows) + "x" + std::to_string(w.cols) +
+                                    (y.dtype == DType::kF32 ? " f32 out" : "")
+                              : std::string(),
+                        x.rows);
+    cuda::gemm(c_, x, w, y);
+  }
   void rope_q(const Tensor& q, const Tensor& positions, const RopeParams& rope, int64_t heads,
               int64_t nope_dim) override {
+    cuda::OpScope scope(prof_.get(), "rope_q", q.rows);
     cuda::rope_q(c_, q, positions, rope, heads, nope_dim);
   }
   void mla_cache_write(const Tensor& ckv, const Tensor& norm_w, float eps, const Tensor& positions,
                        const Tensor& slots, const RopeParams& rope, const Tensor& cache) override {
+    cuda::OpScope scope(prof_.get(), "mla_cache_write", ckv.rows);
     cuda::mla_cache_write(c_, ckv, norm_w, eps, positions, slots, rope, cache);
   }
   void mla_attention(const MlaParams& p) override {
     // Decode sequences (absorbed form) and prefill sequences (expanded form) write disjoint
     // rows of p.out, so the two launches are independent.
-    cuda::mla_decode(c_, p);
+    {
+      cuda::OpScope scope(prof_.get(), "mla_decode", p.q.rows);
+      cuda::mla_decode(c_, p);
+    }
+    cuda::OpScope scope(prof_.get(), "mla_prefill", p.q.rows);
     cuda::mla_prefill(c_, p);
   }
-  void moe_route(const RouterParams& p) override { cuda::moe_route(c_, p); }
-  void moe_experts(const ExpertParams& p) override { cuda::moe_experts(c_, p); }
+  void moe_route(const RouterParams& p) override {
+    cuda::OpScope scope(prof_.get(), "moe_route", p.x.rows);
+    cuda::moe_route(c_, p);
+  }
+  void moe_experts(const ExpertParams& p) override {
+    cuda::OpScope scope(prof_.get(), "moe_experts", p.x.rows);
+    cuda::moe_experts(c_, p);
+  }
 
  private:
   cuda::Context c_;
+  std::unique_ptr<cuda::OpProfile> prof_;  // DUET_CUDA_PROFILE=1 only
+  void* blas_ws_ = nullptr;
 };
 
 }  // namespace

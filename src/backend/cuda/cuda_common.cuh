@@ -87,6 +87,10 @@ struct Context {
   int num_sms = 0;
   std::vector<void*> ws_ptr = std::vector<void*>(kWsNumSlots, nullptr);
   std::vector<size_t> ws_bytes = std::vector<size_t>(kWsNumSlots, 0);
+  // Bumped whenever a workspace slot is reallocated (recorded graphs then hold stale pointers);
+  // while `capturing`, growing a slot is an error instead.
+  uint64_t ws_generation = 0;
+  bool capturing = false;
   // Pinned host staging for small device-to-host reads (MoE token counts).
   int32_t* host_pinned = nullptr;
   size_t host_pinned_count = 0;

@@ -2,12 +2,14 @@
 // a row range of a permuted buffer), permute the tokens, gate_up GEMM, SwiGLU, down GEMM, then
 // per token the weighted sum of its experts' rows in ascending expert id (as the CPU op).
 //
-// GEMMs: cuBLAS pointer-array batched over the non-empty experts, every expert padded to M rows.
-// Small batches (T <= kNoSyncTokens) need no host read: an expert gets at most T tokens and at
-// most min(E, T k) experts are non-empty, so M = T and the batch count are known up front;
-// batch entries past the non-empty experts repeat the last expert's weights (L2 hits) and write
-// rows nothing reads. Larger batches read the counts back (one sync per MoE layer) and use
-// M = max count, or one GEMM per expert over packed rows when padding would double the work.
+// GEMMs: cuBLAS pointer-array batched over chunks of at most M rows, each chunk one expert's
+// tokens. Decode-sized batches (T <= kNoSyncTokens) need no host read, so a step never waits
+// for the device mid-layer and the op can be captured in a CUDA graph: an expert with n tokens
+// takes ceil(n / M) chunks, and with S = T k selections over at most N = min(E, S) non-empty
+// experts there are at most (S + N (M - 1)) / M chunks, a bound known up front; batch entries
+// past the real chunks repeat the last chunk's weights (L2 hits) and write rows nothing reads.
+// Larger batches (prefill) read the counts back (one sync per MoE layer) and use M = max count,
+// or one GEMM per expert over packed rows when padding would double the work.
 #include <algorithm>
 #include <vector>
 
@@ -16,7 +18,7 @@
 namespace duet::cuda {
 namespace {
 
-constexpr int64_t kNoSyncTokens = 64;
+constexpr int64_t kNoSyncTokens = 512;
 constexpr int kThreads = 256;
 
 __global__ void count_kernel(const int32_t* ids, int64_t ld, int T, int k, int first, int E,
@@ -39,32 +41,40 @@ struct Plan {
 };
 
 // One thread: walks the experts in ascending id, assigns row offsets and fills the pointer
-// arrays of the batched GEMMs.
+// arrays of the batched GEMMs. With chunk rows M > 0 an expert's rows start at a multiple of M
+// and take ceil(n / M) batch entries; M = 0 packs rows (prefix offsets, no pointer arrays).
 __global__ void plan_kernel(const int32_t* counts, int E, int32_t* offsets, Plan p) {
-  int rank = 0, prefix = 0, last = 0;
+  int slot = 0, prefix = 0, last = 0;
   const void** w1 = p.ptrs;
   const void** xa = w1 + p.batch;
   const void** gu = xa + p.batch;
   const void** w2 = gu + p.batch;
   const void** ac = w2 + p.batch;
   const void** ya = ac + p.batch;
-  auto set = [&](int slot, int e, int64_t row) {
-    w1[slot] = p.gate_up + e * p.s1;
-    w2[slot] = p.down + e * p.s2;
-    xa[slot] = p.xp + row * p.H;
-    gu[slot] = p.gu + row * 2 * p.I;
-    ac[slot] = p.act + row * p.I;
-    ya[slot] = p.y + row * p.H;
+  auto set = [&](int i, int e, int64_t row) {
+    w1[i] = p.gate_up + e * p.s1;
+    w2[i] = p.down + e * p.s2;
+    xa[i] = p.xp + row * p.H;
+    gu[i] = p.gu + row * 2 * p.I;
+    ac[i] = p.act + row * p.I;
+    ya[i] = p.y + row * p.H;
   };
   for (int e = 0; e < E; ++e) {
-    if (counts[e] == 0) continue;
-    offsets[e] = p.M ? rank * p.M : prefix;
-    if (rank < p.batch) set(rank, e, offsets[e]);
-    ++rank;
-    prefix += counts[e];
+    const int n = counts[e];
+    if (n == 0) continue;
+    offsets[e] = prefix;
+    if (p.M) {
+      for (int r = 0; r < n; r += p.M, ++slot)
+        if (slot < p.batch) set(slot, e, prefix + r);
+      prefix += ((n + p.M - 1) / p.M) * p.M;
+    } else {
+      prefix += n;
+    }
     last = e;
   }
-  for (int slot = rank; slot < p.batch; ++slot) set(slot, last, static_cast<int64_t>(slot) * p.M);
+  // Unused entries: the last expert's weights over rows past the real chunks (slot * M is past
+  // them, since every real chunk takes M rows), which nothing reads.
+  for (; slot < p.batch; ++slot) set(slot, last, static_cast<int64_t>(slot) * p.M);
 }
 
 // Block per token: each of its local (token, slot) pairs takes the next row of its expert's
@@ -162,9 +172,17 @@ void moe_experts(Context& c, const ExpertParams& p) {
   int64_t M, batch;
   std::vector<int32_t> host_counts;
   if (T <= kNoSyncTokens) {
-    M = T;
-    batch = std::min(E, T * k);
+    // Chunk rows: about the mean tokens per expert, rounded up to a power of two in [16, 64]
+    // (and never more than T, which bounds every expert's count).
+    const int64_t S = T * k, N = std::min(E, S);
+    M = 16;
+    while (M < 64 && M * E < S) M *= 2;
+    M = std::min(M, T);
+    batch = std::min(S, (S + N * (M - 1)) / M);
   } else {
+    DUET_CHECK(!c.capturing, "cuda moe_experts: ", T,
+               " tokens need a count read-back, which a "
+               "graph cannot record");
     int32_t* h = c.pinned(static_cast<size_t>(E));
     DUET_CUDA_CHECK(
         cudaMemcpyAsync(h, counts, E * sizeof(int32_t), cudaMemcpyDeviceToHost, c.stream));
