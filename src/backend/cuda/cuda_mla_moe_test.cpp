@@ -89,11 +89,12 @@ TEST_F(CudaMla, RealDims64HeadsLongDecode) {
   run({64, 128, 64, 128, 512, {2047, 511, 3000}, {1, 1, 2}, {1, 1, 1}}, 13);
 }
 
-// The 512 + 64 kernel (mla_decode_fast.cuh) on each of its shapes: 16-row CTAs with Q in
-// registers, 32-row and 64-row CTAs (heads not a multiple of 16, several tokens per sequence),
-// L = 1, lengths not a multiple of the 32/64-key stage, many KV splits (few long sequences)
-// and one split (more CTAs than SMs: o_lat written without the combine).
-// Short contexts on the three CTA shapes, for compute-sanitizer memcheck and racecheck.
+// The 512 + 64 kernel (mla_decode_fast.cuh) on each of its shapes (16-row CTAs go to the
+// generic kernel, which these cases then cover at real dims), 32-row and 64-row CTAs (heads not a
+// multiple of 16, several tokens per sequence), L = 1, lengths not a multiple of the 32/64-key
+// stage, many KV splits (few long sequences) and one split (more CTAs than SMs: o_lat written
+// without the combine). Short contexts on the three CTA shapes, for compute-sanitizer memcheck and
+// racecheck.
 TEST_F(CudaMla, FastKernelSmall) {
   run({16, 128, 64, 128, 512, {0, 70, 127}, {1, 1, 1}, {1, 1, 1}}, 21);
   run({16, 128, 64, 128, 512, {0, 33}, {2, 1}, {1, 1}}, 22);  // 32 rows

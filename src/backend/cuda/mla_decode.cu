@@ -153,29 +153,28 @@ void mla_decode(Context& c, const MlaParams& p) {
   args.rows_max = static_cast<int>(rows_max);
   args.o_lat = o_lat;
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[1], c.stream));
-  if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic) {
+  const int v = c.mla_variant;  // cuda_bench only: alternatives measured against the defaults
+  if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic && (rows_max > 16 || v)) {
     // DeepSeek-V3 layout. 64 rows per CTA when a sequence has that many (all heads of a 64-head
-    // token): Q in shared memory, 32-key stages three deep, 32 x 32 S blocks over 4 k-slices.
-    // 16 rows (16 heads): Q in registers, 64-key stages three deep, 16 x 16 S blocks over 2
-    // k-slices. 32 rows: Q in shared memory, 64-key stages two deep.
-    // c.mla_variant (cuda_bench only) picks the alternatives measured against the defaults.
-    const int v = c.mla_variant;
+    // token): Q in shared memory, 32-key stages three deep, 32 x 16 S blocks over 2 k-slices
+    // (H100, B 64, L 2048: 124 us; 32 x 32 over 4 slices 134, 64 x 16 over 4 slices 135,
+    // generic kernel 153). 32 rows: 64-key stages two deep. 16 rows run the generic kernel:
+    // 81 us against 90-92 for this one with Q in registers (64-key stages 3 or 2 deep, or
+    // 32-key stages 6 deep), cause not found.
     if (rows_max > 32) {
       if (v == 1)
-        launch_fast<4, 32, 3, 2, 2, false>(c, p, args);
+        launch_fast<4, 32, 3, 2, 4, false>(c, p, args);
       else if (v == 2)
         launch_fast<4, 32, 3, 4, 2, false>(c, p, args);
       else
-        launch_fast<4, 32, 3, 2, 4, false>(c, p, args);
+        launch_fast<4, 32, 3, 2, 2, false>(c, p, args);
     } else if (rows_max > 16) {
       launch_fast<2, 64, 2, 2, 2, false>(c, p, args);
     } else {
       if (v == 1)
-        launch_fast<1, 32, 6, 1, 2, true>(c, p, args);
-      else if (v == 2)
-        launch_fast<1, 64, 2, 1, 2, true>(c, p, args);
-      else
         launch_fast<1, 64, 3, 1, 2, true>(c, p, args);
+      else
+        launch_fast<1, 32, 6, 1, 2, true>(c, p, args);
     }
   } else {
     // 64 rows per CTA when a sequence has that many, else 32/16 (measured on H100 before the

@@ -6,9 +6,11 @@
 //   that each ldmatrix feeds several mma; k-slice partial sums meet in one f32 S tile in
 //   shared memory (one tile per slice would not fit) in a chain of named barriers. Shared
 //   float atomicAdd for this was 1.2-1.5x slower overall (H100, first version).
-// - With 16 query rows (Moonlight, 16 heads) each warp keeps its k-slice of Q in registers
-//   for the whole KV loop, and the freed shared memory holds three 64-key stages, so two tiles
-//   (147 KB) are in flight while one is computed: at 16 heads the kernel is memory-bound.
+// - With 16 query rows each warp keeps its k-slice of Q in registers and three 64-key stages
+//   fit; mla_decode.cu still sends 16 rows to the generic kernel, which measured faster.
+// - Key tiles arrive by bulk copies (one per 1152-byte cache row, issued by warp 0) on an
+//   mbarrier per stage. This did not change the time against cp.async (H100, B 64, L 2048);
+//   the loop is latency-bound (ncu: DRAM 56% busy, 0.26 issued warps per scheduler).
 #pragma once
 
 #include "backend/cuda/mla_decode_common.cuh"
@@ -36,7 +38,8 @@ struct FastCfg {
   // Shared memory: key stages, Q (unless in registers), P, S and four per-row values.
   static constexpr size_t kSmem =
       (static_cast<size_t>(STAGES * KEYS) + (QREG ? 0 : M)) * kFastStride * sizeof(bf16) +
-      static_cast<size_t>(M) * PS * sizeof(bf16) + static_cast<size_t>(M) * (SS + 4) * 4;
+      static_cast<size_t>(M) * PS * sizeof(bf16) + static_cast<size_t>(M) * (SS + 4) * 4 +
+      STAGES * sizeof(uint64_t);
 };
 
 template <int MT, int KEYS, int STAGES, int WR, int WN, bool QREG>
@@ -57,6 +60,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_fast_kernel(DecodeArgs
   float* row_l = row_m + M;
   float* row_alpha = row_l + M;
   int* row_limit = reinterpret_cast<int*>(row_alpha + M);
+  uint64_t* full = reinterpret_cast<uint64_t*>(row_limit + M);  // [STAGES]: tile landed
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int L = a.kv_len[s];
@@ -67,6 +71,13 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_fast_kernel(DecodeArgs
   // This warp's S block: row group rg, key group ng, k-slice kslice.
   const int kslice = warp / (C::RG * C::NG), rg = warp % (C::RG * C::NG) / C::NG, ng = warp % C::NG;
 
+  // Stage rows past the sequence end are not copied: zero them once, so that what they hold
+  // later (zeros or an earlier tile's finite rows) times P = 0 adds nothing.
+  for (int i = tid; i < STAGES * KEYS * kFastChunks; i += kThreads)
+    *reinterpret_cast<uint4*>(ks + i / kFastChunks * kFastStride + i % kFastChunks * 8) =
+        make_uint4(0, 0, 0, 0);
+  if (tid < STAGES) mbar_init(full + tid, 1);
+  fence_async_shared();
   if (tid < M) {
     const int p = m0 + tid;
     row_limit[tid] = p < rows ? a.positions[q0 + p / a.heads] + 1 : 0;
@@ -112,17 +123,17 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_fast_kernel(DecodeArgs
   }
 
   const int32_t* bt = a.block_table + s * a.ld_bt;
+  // Warp 0 loads a tile: lane 0 announces the bytes, each lane copies rows lane, lane + 32.
   auto load_tile = [&](int tile, int buf) {
+    if (warp != 0) return;
     bf16* dst = ks + buf * KEYS * kFastStride;
-    const int j0 = tile * KEYS;
+    const int j0 = tile * KEYS, n = min(KEYS, L - j0);
     const bf16* base = a.cache + (static_cast<int64_t>(bt[j0 / 64]) * 64 + j0 % 64) * a.ld_cache;
-#pragma unroll
-    for (int i = tid; i < KEYS * kFastChunks; i += kThreads) {
-      const int kr = i / kFastChunks, ch = i % kFastChunks;
-      const bool in = j0 + kr < L;  // rows past the end read as zeros: P = 0 times V = 0
-      cp_async16(dst + kr * kFastStride + ch * 8, in ? base + kr * a.ld_cache + ch * 8 : a.cache,
-                 in ? 16 : 0);
-    }
+    if (lane == 0) mbar_arrive_expect_tx(full + buf, n * kFastD * sizeof(bf16));
+    __syncwarp();
+    for (int kr = lane; kr < n; kr += 32)
+      bulk_copy_g2s(dst + kr * kFastStride, base + kr * a.ld_cache, kFastD * sizeof(bf16),
+                    full + buf);
   };
 
   float o[MT][8][4];  // rows of the CTA x this warp's 64 V columns (8 n-tiles)
@@ -133,19 +144,19 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_fast_kernel(DecodeArgs
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[m][n][e] = 0.0f;
 
+  __syncthreads();  // barriers initialised, buffers zeroed
 #pragma unroll
-  for (int st = 0; st < STAGES - 1; ++st) {
+  for (int st = 0; st < STAGES - 1; ++st)
     if (tile_begin + st < tile_end) load_tile(tile_begin + st, st);
-    cp_async_commit();
-  }
+  cp_async_commit();  // Q (without QREG)
+  cp_async_wait<0>();
   for (int tile = tile_begin; tile < tile_end; ++tile) {
     const int buf = (tile - tile_begin) % STAGES;
-    cp_async_wait<STAGES - 2>();
-    __syncthreads();  // tile is in; every warp is done with the buffer refilled below
+    mbar_wait(full + buf, (tile - tile_begin) / STAGES & 1);
+    __syncthreads();  // Q and row state visible; every warp is done with the buffer refilled
     {
       const int next = tile + STAGES - 1;
       if (next < tile_end) load_tile(next, (next - tile_begin) % STAGES);
-      cp_async_commit();
     }
     const bf16* kt = ks + buf * KEYS * kFastStride;
 
@@ -296,7 +307,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_fast_kernel(DecodeArgs
       }
     }
   }
-  cp_async_wait<0>();
   __syncthreads();  // row_l / row_m of a split without tiles
 
   // Output, normalised: straight to o_lat (bf16) without splits, else the partial output with
