@@ -2,6 +2,7 @@
 // host waits are copy_to_host, synchronize, and the MoE count read for large batches.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
@@ -211,6 +212,7 @@ class CudaBackend final : public Backend {
     cuda::OpScope scope(prof_.get(), "moe_experts", p.x.rows);
     cuda::moe_experts(c_, p);
   }
+  cuda::Context& context() { return c_; }
 
  private:
   cuda::Context c_;
@@ -222,6 +224,35 @@ class CudaBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cuda_backend() {
   return std::make_unique<CudaBackend>();
+}
+
+MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p, int iters,
+                                                bool generic_kernel, int variant) {
+  cuda::Context& c = dynamic_cast<CudaBackend&>(be).context();
+  c.mla_force_generic = generic_kernel;
+  c.mla_variant = variant;
+  // Four events per call, all calls queued back to back, read after one synchronize.
+  std::vector<cudaEvent_t> ev(static_cast<size_t>(4 * iters));
+  for (auto& e : ev) DUET_CUDA_CHECK(cudaEventCreate(&e));
+  for (int i = 0; i < iters; ++i) {
+    c.mla_phase_events = ev.data() + 4 * i;
+    be.mla_attention(p);
+  }
+  c.mla_phase_events = nullptr;
+  c.mla_force_generic = false;
+  c.mla_variant = 0;
+  DUET_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  MlaDecodePhaseTimes t;
+  for (int i = 0; i < iters; ++i) {
+    float ms[3] = {0, 0, 0};
+    for (int k = 0; k < 3; ++k)
+      DUET_CUDA_CHECK(cudaEventElapsedTime(&ms[k], ev[4 * i + k], ev[4 * i + k + 1]));
+    t.absorb_us += 1e3 * ms[0] / iters;
+    t.attention_us += 1e3 * ms[1] / iters;
+    t.project_us += 1e3 * ms[2] / iters;
+  }
+  for (auto& e : ev) DUET_CUDA_CHECK(cudaEventDestroy(e));
+  return t;
 }
 
 bool cuda_device_available() {

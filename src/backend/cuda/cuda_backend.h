@@ -11,4 +11,15 @@ std::unique_ptr<Backend> make_cuda_backend();
 // True when the CUDA runtime sees at least one device this build can run on (sm_90).
 bool cuda_device_available();
 
+// cuda_bench only: mean device time per call of the phases of the absorbed MLA decode path,
+// from CUDA events around each phase of `iters` back-to-back mla_attention calls on `be` (a
+// CUDA backend): q absorption GEMMs, attention kernel plus split combine, output projection.
+// generic_kernel: the kernel for any latent width instead of the 512 + 64 one, for comparison;
+// variant: an alternative CTA shape of the 512 + 64 kernel (0: the default; see mla_decode.cu).
+struct MlaDecodePhaseTimes {
+  double absorb_us = 0, attention_us = 0, project_us = 0;
+};
+MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p, int iters,
+                                                bool generic_kernel = false, int variant = 0);
+
 }  // namespace duet

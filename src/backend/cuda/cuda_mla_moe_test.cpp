@@ -89,6 +89,41 @@ TEST_F(CudaMla, RealDims64HeadsLongDecode) {
   run({64, 128, 64, 128, 512, {2047, 511, 3000}, {1, 1, 2}, {1, 1, 1}}, 13);
 }
 
+// The 512 + 64 kernel (mla_decode_fast.cuh) on each of its shapes (16-row CTAs go to the
+// generic kernel, which these cases then cover at real dims), 32-row and 64-row CTAs (heads not a
+// multiple of 16, several tokens per sequence), L = 1, lengths not a multiple of the 32/64-key
+// stage, many KV splits (few long sequences) and one split (more CTAs than SMs: o_lat written
+// without the combine). Short contexts on the three CTA shapes, for compute-sanitizer memcheck and
+// racecheck.
+TEST_F(CudaMla, FastKernelSmall) {
+  run({16, 128, 64, 128, 512, {0, 70, 127}, {1, 1, 1}, {1, 1, 1}}, 21);
+  run({16, 128, 64, 128, 512, {0, 33}, {2, 1}, {1, 1}}, 22);  // 32 rows
+  run({64, 128, 64, 128, 512, {0, 40}, {1, 1}, {1, 1}}, 23);  // 64 rows
+}
+
+TEST_F(CudaMla, FastKernel16RowsEdgeLengths) {
+  run({16, 128, 64, 128, 512, {0, 64, 126, 4999}, {1, 1, 1, 1}, {1, 1, 1, 1}}, 14);
+  run({16, 128, 64, 128, 512, {0}, {1}, {1}}, 15);
+}
+
+TEST_F(CudaMla, FastKernelOddHeadsAndTokens) {
+  run({24, 128, 64, 128, 512, {0, 95, 700}, {1, 2, 1}, {1, 1, 1}}, 16);  // 24 and 48 rows
+  run({40, 128, 64, 128, 512, {33, 1500}, {1, 3}, {1, 1}}, 17);          // 40 and 120 rows
+  run({64, 128, 64, 128, 512, {0, 31, 200}, {1, 1, 2}, {1, 1, 1}}, 18);  // L 1, 32, 202
+  run({16, 128, 64, 128, 512, {5, 0, 90}, {2, 40, 3}, {1, 0, 1}}, 19);   // decode + prefill
+}
+
+TEST_F(CudaMla, FastKernelOneSplitManySequences) {
+  const int64_t S = 300;
+  MlaCase m{16, 128, 64, 128, 512, {}, {}, {}};
+  for (int64_t s = 0; s < S; ++s) {
+    m.cached.push_back(static_cast<int32_t>(s % 37));
+    m.fresh.push_back(1);
+    m.decode.push_back(1);
+  }
+  run(m, 20);
+}
+
 class CudaMoe : public CudaOps {};
 
 TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
