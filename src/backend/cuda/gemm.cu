@@ -19,6 +19,7 @@ void gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
              ",", x.cols, "] w [", w.rows, ",", w.cols, "] y [", y.rows, ",", y.cols, "]");
   const int64_t T = x.rows, N = w.rows, K = x.cols;
   if (T == 0 || N == 0) return;
+  if (skinny_gemm(c, x, w, y)) return;
   Tensor xin = x;
   if (x.dtype != w.dtype) {
     // cuBLAS wants A and B of one type: bring the activations to the weights' type.
