@@ -1,6 +1,7 @@
 // CUDA backend benchmarks through the Backend interface: the two ceilings (device copy, large
-// bf16 GEMM), MLA decode attention (absorbed, paged bf16 cache), the routed-expert op and MLA
-// prefill attention. Prints one table; docs/PERFORMANCE.md records the results.
+// bf16 GEMM), MLA decode attention (absorbed, paged bf16 cache), the routed-expert op, MLA
+// prefill attention and token sampling over a DeepSeek-V3-sized vocabulary. Prints one table;
+// docs/PERFORMANCE.md records the results.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -217,6 +218,43 @@ int run() {
     const double flops = S * H * (static_cast<double>(n) * n / 2) * 2 * (dn + dr + dv);
     rows.push_back({"mla prefill 4x4096 H16 (incl. kv_b up-projection)", us,
                     fmt("%.0f TFLOP/s attention", flops / us / 1e6)});
+  }
+  // (5) sample_tokens over V = 163840 f32 logits (approximately normal, sd 2): greedy, and
+  // temperature 1 with top-p 0.9 (about half the vocabulary kept), per call of R rows.
+  {
+    const int64_t V = 163840;
+    for (int64_t R : {1, 32, 128}) {
+      std::vector<float> h(static_cast<size_t>(R * V));
+      for (auto& v : h) {
+        float sum = 0;
+        for (int j = 0; j < 4; ++j) {
+          b.state ^= b.state << 13;
+          b.state ^= b.state >> 7;
+          b.state ^= b.state << 17;
+          sum += static_cast<float>(b.state >> 40) / 16777216.0f;
+        }
+        v = 3.46f * (sum - 2.0f);
+      }
+      b.bufs.emplace_back(*b.be, h.size() * 4);
+      b.be->copy_to_device(b.bufs.back().get(), h.data(), h.size() * 4);
+      Tensor logits = Tensor::matrix(b.bufs.back().get(), DType::kF32, R, V);
+      Tensor tokens = b.zeros(1, R, DType::kI32);
+      for (bool greedy : {true, false}) {
+        std::vector<SampleSpec> specs(static_cast<size_t>(R));
+        for (int64_t r = 0; r < R; ++r) {
+          specs[r].temperature = greedy ? 0.0f : 1.0f;
+          specs[r].top_p = greedy ? 1.0f : 0.9f;
+          specs[r].seed = static_cast<uint64_t>(r);
+        }
+        const double us = b.time_us([&] {
+          for (auto& s : specs) ++s.draw;
+          b.be->sample_tokens(logits, specs, tokens);
+        });
+        rows.push_back({std::string("sample_tokens V163840 R") + std::to_string(R) +
+                            (greedy ? " greedy" : " T1 top-p 0.9"),
+                        us, fmt("%.0f GB/s logits", 4.0 * R * V / us / 1e3)});
+      }
+    }
   }
   print(rows);
   return 0;

@@ -2,8 +2,9 @@
 # One device call: gpu tests, compute-sanitizer on the op tests, benchmarks, PyTorch peers,
 # and (if time is left) the Moonlight-shaped checkpoint and its CUDA load time.
 # Usage (repository root, on the GPU machine): tools/gpu_check.sh OUT_DIR BIN_DIR [budget_s]
-# BIN_DIR holds backend_cuda_test, backend_cuda_mla_moe_test, cuda_golden_test, cuda_bench and
-# optionally duet (built elsewhere: the device image lacks pcre2/gtest for a full configure).
+# BIN_DIR holds backend_cuda_test, backend_cuda_mla_moe_test, backend_cuda_sample_test,
+# cuda_golden_test, cuda_bench and optionally duet (built elsewhere: the device image lacks
+# pcre2/gtest for a full configure).
 set -o pipefail
 out=${1:-/tmp/gpu_out}
 bin=${2:-bin}
@@ -13,7 +14,7 @@ start=$SECONDS
 log() { echo "[gpu_check +$((SECONDS - start))s] $*"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 export LD_LIBRARY_PATH="$bin/lib:${LD_LIBRARY_PATH:-}"
-for t in backend_cuda_test backend_cuda_mla_moe_test cuda_golden_test; do
+for t in backend_cuda_test backend_cuda_mla_moe_test backend_cuda_sample_test cuda_golden_test; do
   log "$t"
   "$bin/$t" 2>&1 | tee "$out/$t.log" | grep -E "^\[  (PASSED|FAILED) |FAILED  \]|golden\]|Failure|Expected|Which is|worst|error" | head -40
   echo "$t exit ${PIPESTATUS[0]}" | tee -a "$out/summary.txt"
@@ -25,6 +26,9 @@ echo "memcheck mla/moe exit $?" | tee -a "$out/summary.txt"
 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/backend_cuda_test" \
   --gtest_filter='*Rope*:*Gemm*' >>"$out/memcheck.log" 2>&1
 echo "memcheck ops exit $?" | tee -a "$out/summary.txt"
+compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/backend_cuda_sample_test" \
+  --gtest_filter='*Greedy*:*Seeded*' >>"$out/memcheck.log" 2>&1
+echo "memcheck sample exit $?" | tee -a "$out/summary.txt"
 grep -E "ERROR SUMMARY|Invalid" "$out/memcheck.log" | sort | uniq -c | head
 if ((SECONDS - start < budget - 240)); then
   compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/backend_cuda_mla_moe_test" \

@@ -9,8 +9,10 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "backend/op_params.h"
+#include "backend/sample_spec.h"
 #include "backend/tensor.h"
 #include "common/error.h"
 
@@ -96,6 +98,12 @@ class Backend {
   virtual void moe_route(const RouterParams& p) = 0;
   // out = sum_j weights[t, j] * Expert_{ids[t, j]}(x[t]) over the experts this rank holds.
   virtual void moe_experts(const ExpertParams& p) = 0;
+
+  // ---- sampling
+  // tokens[r] = the token row r of logits picks under specs[r]; logits f32 [R, V], tokens I32 [R]
+  // (device memory), specs host-side with R entries. Asynchronous like every op.
+  virtual void sample_tokens(const Tensor& logits, const std::vector<SampleSpec>& specs,
+                             const Tensor& tokens) = 0;
 };
 
 // The CPU reference backend with `threads` worker threads.

@@ -1,13 +1,14 @@
-// Token sampling for one sequence from one row of logits: penalties, temperature, top-k,
-// top-p, min-p, and a per-request random stream (so a seeded request samples the same tokens
-// whatever else shares its batch).
+// Token sampling for one sequence from one row of logits: penalties here, then temperature,
+// top-k, top-p and min-p by backend/sample_row with the request's counter-based random stream
+// (seed, n-th draw), so a seeded request samples the same tokens whatever else shares its batch
+// and whichever backend draws them.
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <unordered_map>
 #include <vector>
 
+#include "backend/sample_spec.h"
 #include "engine/engine.h"
 #include "engine/sampling_params.h"
 
@@ -22,13 +23,18 @@ class Sampler {
   void observe_prompt(const std::vector<int32_t>& prompt);
   // Picks the next token from logits[0..vocab). Fills `logprob` when params.logprobs >= 0.
   int32_t sample(const float* logits, int64_t vocab, TokenLogprob* logprob);
+  // The settings of the next draw (its index is the number of tokens sampled so far), for
+  // sampling this request's row elsewhere (Backend::sample_tokens) ...
+  SampleSpec next_spec() const;
+  // ... and recording the token drawn there, as sample() does for its own draws.
+  void accept(int32_t token);
 
  private:
   const SamplingParams params_;
-  std::mt19937_64 rng_;
+  const uint64_t seed_;
+  uint64_t draws_ = 0;
   std::unordered_map<int32_t, int32_t> prompt_counts_, output_counts_;
   std::vector<float> work_;
-  std::vector<int32_t> order_;
 };
 
 // log_softmax of a row in double precision; returns (id, logprob) of the top n, best first,

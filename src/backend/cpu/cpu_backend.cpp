@@ -128,6 +128,19 @@ class CpuBackend final : public Backend {
   void moe_route(const RouterParams& p) override { cpu::moe_route(pool_, p); }
   void moe_experts(const ExpertParams& p) override { cpu::moe_experts(pool_, p); }
 
+  void sample_tokens(const Tensor& logits, const std::vector<SampleSpec>& specs,
+                     const Tensor& tokens) override {
+    DUET_CHECK(logits.dtype == DType::kF32 && tokens.dtype == DType::kI32 &&
+                   static_cast<int64_t>(specs.size()) == logits.rows &&
+                   tokens.numel() == logits.rows,
+               "sample_tokens: logits f32 [R, V], tokens i32 [R] and R specs");
+    pool_.parallel_for(logits.rows, 1, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        tokens.ptr<int32_t>()[r] =
+            sample_row(logits.ptr<const float>() + r * logits.ld, logits.cols, specs[r]);
+    });
+  }
+
  private:
   void fill(const Tensor& t, float v) {
     if (t.dtype == DType::kF32) {

@@ -1,6 +1,7 @@
 // CudaBackend: memory, the stream and the op table. Every op enqueues on one stream; the only
 // host waits are copy_to_host, synchronize, and the MoE count read for large batches.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -37,6 +38,23 @@ int32_t* Context::pinned(size_t count) {
     host_pinned_count = count;
   }
   return host_pinned;
+}
+
+void* Context::upload(WsSlot slot, const void* src, size_t bytes) {
+  void* dst = workspace(slot, bytes);
+  if (!upload_done) DUET_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done, cudaEventDisableTiming));
+  DUET_CUDA_CHECK(cudaEventSynchronize(upload_done));  // the last copy has read the staging
+  if (upload_pinned_bytes < bytes) {
+    if (upload_pinned) DUET_CUDA_CHECK(cudaFreeHost(upload_pinned));
+    upload_pinned = nullptr;
+    const size_t grown = std::max(bytes, upload_pinned_bytes * 3 / 2);
+    DUET_CUDA_CHECK(cudaMallocHost(&upload_pinned, grown));
+    upload_pinned_bytes = grown;
+  }
+  std::memcpy(upload_pinned, src, bytes);
+  DUET_CUDA_CHECK(cudaMemcpyAsync(dst, upload_pinned, bytes, cudaMemcpyHostToDevice, stream));
+  DUET_CUDA_CHECK(cudaEventRecord(upload_done, stream));
+  return dst;
 }
 
 }  // namespace cuda
@@ -78,6 +96,8 @@ class CudaBackend final : public Backend {
     for (void* p : c_.ws_ptr)
       if (p) cudaFree(p);
     if (c_.host_pinned) cudaFreeHost(c_.host_pinned);
+    if (c_.upload_pinned) cudaFreeHost(c_.upload_pinned);
+    if (c_.upload_done) cudaEventDestroy(c_.upload_done);
     cublasDestroy(c_.blas);
     cudaFree(blas_ws_);
     cudaStreamDestroy(c_.stream);
@@ -213,6 +233,11 @@ class CudaBackend final : public Backend {
     cuda::moe_experts(c_, p);
   }
   cuda::Context& context() { return c_; }
+  void sample_tokens(const Tensor& logits, const std::vector<SampleSpec>& specs,
+                     const Tensor& tokens) override {
+    cuda::OpScope scope(prof_.get(), "sample_tokens", logits.rows);
+    cuda::sample_tokens(c_, logits, specs, tokens);
+  }
 
  private:
   cuda::Context c_;

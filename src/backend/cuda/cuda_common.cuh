@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/op_params.h"
+#include "backend/sample_spec.h"
 #include "backend/tensor.h"
 #include "common/error.h"
 
@@ -78,6 +79,7 @@ enum WsSlot : int {
   kWsMlaLatents,
   kWsMlaKv,
   kWsConvert,
+  kWsSampleSpecs,
   kWsNumSlots
 };
 
@@ -99,6 +101,12 @@ struct Context {
   cudaEvent_t* mla_phase_events = nullptr;
   bool mla_force_generic = false;  // cuda_bench only: the generic decode kernel, for comparison
   int mla_variant = 0;  // cuda_bench only: alternative fast-kernel shapes (mla_decode.cu)
+  // Pinned host staging for small host-to-device uploads (sampling specs), so the copy is a
+  // real async DMA; `upload_done` is recorded after each copy and waited for before the
+  // staging buffer is rewritten (in a step loop that has long happened).
+  void* upload_pinned = nullptr;
+  size_t upload_pinned_bytes = 0;
+  cudaEvent_t upload_done = nullptr;
 
   // At least `bytes` of device memory in `slot`, kept until a larger request.
   void* workspace(WsSlot slot, size_t bytes);
@@ -107,6 +115,8 @@ struct Context {
     return static_cast<T*>(workspace(slot, count * sizeof(T)));
   }
   int32_t* pinned(size_t count);
+  // Copies bytes of host memory into workspace `slot` on the stream; returns the device copy.
+  void* upload(WsSlot slot, const void* src, size_t bytes);
 };
 
 // ---- launchers, one group per .cu file
@@ -144,5 +154,8 @@ void mla_prefill(Context& c, const MlaParams& p);
 // moe_route.cu / moe_experts.cu
 void moe_route(Context& c, const RouterParams& p);
 void moe_experts(Context& c, const ExpertParams& p);
+// sample.cu: tokens[r] = the token row r of logits picks under specs[r] (semantics: sample_row).
+void sample_tokens(Context& c, const Tensor& logits, const std::vector<SampleSpec>& specs,
+                   const Tensor& tokens);
 
 }  // namespace duet::cuda
