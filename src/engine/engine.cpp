@@ -112,6 +112,7 @@ class EngineImpl final : public Engine {
       plans[g] = rt_.scheduler(g).schedule(allow_prefill);
       built[g] = build_forward_batch(plans[g]);
       batches[g] = built[g].batch;
+      set_sampling(built[g], batches[g]);
       any |= !plans[g].empty();
       preempted |= !plans[g].preempted.empty();
     }
@@ -122,9 +123,9 @@ class EngineImpl final : public Engine {
                  "scheduler made no progress with running sequences");
       return !requests_.empty();
     }
-    std::vector<std::vector<float>> logits;
+    std::vector<StepOutput> outputs;
     try {
-      rt_.forward(batches, logits);
+      rt_.forward(batches, outputs);
     } catch (const std::exception& e) {
       fail_all(str_cat("model step failed: ", e.what()));
       return false;
@@ -133,10 +134,23 @@ class EngineImpl final : public Engine {
     const int64_t V = rt_.config().vocab_size;
     for (int64_t g = 0; g < G; ++g) {
       rt_.scheduler(g).on_step_done(plans[g]);
+      const StepOutput& out = outputs[g];
+      int64_t host_row = 0;
       for (size_t i = 0; i < built[g].sampled.size(); ++i) {
         auto it = requests_.find(built[g].sampled[i]->id);
+        const int32_t token = out.tokens.empty() ? -1 : out.tokens[i];
+        const float* row = token < 0 ? out.logits.data() + host_row++ * V : nullptr;
         if (it == requests_.end()) continue;
-        emit_token(*it->second, logits[g].data() + static_cast<int64_t>(i) * V, V);
+        Request& req = *it->second;
+        if (token >= 0) {
+          req.sampler->accept(token);
+          emit_token(req, token, nullptr);
+        } else {
+          TokenLogprob lp;
+          const bool want_lp = req.params.logprobs >= 0;
+          emit_token(req, req.sampler->sample(row, V, want_lp ? &lp : nullptr),
+                     want_lp ? &lp : nullptr);
+        }
       }
     }
     reap_finished();
@@ -207,13 +221,31 @@ class EngineImpl final : public Engine {
     reap_finished();
   }
 
-  void emit_token(Request& req, const float* logits, int64_t V) {
+  // Sampling where the logits are: every sampled row gets its request's settings; rows whose
+  // request needs the host sampler (penalties over its history, logprobs) come back as logits.
+  void set_sampling(const BuiltBatch& built, ForwardBatch& batch) {
+    batch.sample.clear();
+    batch.logits_to_host.clear();
+    for (const Sequence* seq : built.sampled) {
+      auto it = requests_.find(seq->id);
+      SampleSpec spec;
+      bool host = true;
+      if (it != requests_.end()) {
+        const SamplingParams& p = it->second->params;
+        spec = it->second->sampler->next_spec();
+        host = p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f ||
+               p.presence_penalty != 0.0f || p.logprobs >= 0;
+      }
+      batch.sample.push_back(spec);
+      batch.logits_to_host.push_back(host ? 1 : 0);
+    }
+  }
+
+  void emit_token(Request& req, int32_t token, const TokenLogprob* lp) {
     RequestOutput out;
-    TokenLogprob lp;
-    const int32_t token = req.sampler->sample(logits, V, req.params.logprobs >= 0 ? &lp : nullptr);
     req.seq.tokens.push_back(token);
     out.token_ids.push_back(token);
-    if (req.params.logprobs >= 0) out.logprobs.push_back(lp);
+    if (lp) out.logprobs.push_back(*lp);
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
       ++stats_.generation_tokens;

@@ -196,9 +196,9 @@ void Runtime::rank_loop(Rank& r) {
     }
     std::string error;
     try {
-      std::vector<float> logits;
-      r.exec->run((*batches_)[r.group], logits);
-      if (r.tp_index == 0) (*logits_)[r.group] = std::move(logits);
+      StepOutput out;
+      r.exec->run((*batches_)[r.group], out);
+      if (r.tp_index == 0) (*outputs_)[r.group] = std::move(out);
     } catch (const std::exception& e) {
       error = str_cat(
           "rank ", r.group * static_cast<int64_t>(ranks_.size() / schedulers_.size()) + r.tp_index,
@@ -213,16 +213,16 @@ void Runtime::rank_loop(Rank& r) {
 }
 
 void Runtime::forward(const std::vector<ForwardBatch>& batches,
-                      std::vector<std::vector<float>>& logits) {
+                      std::vector<StepOutput>& outputs) {
   DUET_CHECK(static_cast<int64_t>(batches.size()) == num_groups());
-  logits.assign(batches.size(), {});
+  outputs.assign(batches.size(), {});
   if (ranks_.size() == 1) {
-    ranks_[0]->exec->run(batches[0], logits[0]);
+    ranks_[0]->exec->run(batches[0], outputs[0]);
     return;
   }
   std::unique_lock<std::mutex> lock(mutex_);
   batches_ = &batches;
-  logits_ = &logits;
+  outputs_ = &outputs;
   error_.clear();
   pending_ = static_cast<int>(ranks_.size());
   ++generation_;

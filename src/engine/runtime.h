@@ -43,9 +43,10 @@ class Runtime {
   // Throws duet::Error when the request can never run: empty or too long prompt, ids out of
   // range, invalid sampling values, or more KV than a whole pool holds.
   void validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const;
-  // One step of every rank: batches[g] is DP group g's batch (may be empty); logits[g] its
-  // logits. Throws when any rank fails (the others are released, never left hanging).
-  void forward(const std::vector<ForwardBatch>& batches, std::vector<std::vector<float>>& logits);
+  // One step of every rank: batches[g] is DP group g's batch (may be empty); outputs[g] its
+  // sampled tokens and logits. Throws when any rank fails (the others are released, never
+  // left hanging).
+  void forward(const std::vector<ForwardBatch>& batches, std::vector<StepOutput>& outputs);
 
  private:
   struct Rank {
@@ -74,7 +75,7 @@ class Runtime {
   int pending_ = 0;
   bool stopping_ = false;
   const std::vector<ForwardBatch>* batches_ = nullptr;
-  std::vector<std::vector<float>>* logits_ = nullptr;
+  std::vector<StepOutput>* outputs_ = nullptr;
   std::string error_;
 };
 

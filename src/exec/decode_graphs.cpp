@@ -33,7 +33,7 @@ DecodeGraphs::DecodeGraphs(DeepseekModel& model, LatentCache& cache, int32_t scr
              scratch_block, " is not a block of the cache");
 }
 
-bool DecodeGraphs::run(const ForwardBatch& batch, std::vector<float>& logits) {
+bool DecodeGraphs::run(const ForwardBatch& batch, StepOutput& out) {
   Backend& be = model_.backend();
   if (disabled_ || !be.can_capture()) return false;
   const int64_t S = static_cast<int64_t>(batch.seqs.size());
@@ -83,7 +83,8 @@ bool DecodeGraphs::run(const ForwardBatch& batch, std::vector<float>& logits) {
     model_.lm_head(e.mb);
     record(e);
   }
-  model_.fetch_logits(e.mb, logits, S);
+  // Sampling stays outside the graph: its settings change every step.
+  model_.finish_step(e.mb, out, S);
   return true;
 }
 

@@ -27,9 +27,9 @@ class DecodeGraphs {
   DecodeGraphs(DeepseekModel& model, LatentCache& cache, int32_t scratch_block);
 
   // Runs the step from a graph when it is eligible (every sequence decodes one token and
-  // wants its logits, in order, and the batch fits the largest bucket); logits as
-  // StepExecutor::run gives them. Returns false, having done nothing, otherwise.
-  bool run(const ForwardBatch& batch, std::vector<float>& logits);
+  // wants its logits, in order, and the batch fits the largest bucket); output as
+  // StepExecutor::run gives it. Returns false, having done nothing, otherwise.
+  bool run(const ForwardBatch& batch, StepOutput& out);
 
   int64_t replays() const { return replays_; }
   int64_t recordings() const { return recordings_; }

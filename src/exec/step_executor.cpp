@@ -22,7 +22,7 @@ void StepExecutor::ensure(DeviceBuffer& buf, size_t bytes) {
     buf = DeviceBuffer(model_.backend(), std::max(bytes, buf.bytes() * 3 / 2));
 }
 
-void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
+void StepExecutor::run(const ForwardBatch& batch, StepOutput& out) {
   // 1. The one agreement: every DP rank's record, gathered everywhere.
   DpRecord rec;
   rec.num_tokens = static_cast<int32_t>(batch.num_tokens());
@@ -36,9 +36,9 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
   else
     records[0] = rec;
   plan_ = plan_step(records, opt_.tbo, opt_.gather);
-  logits.clear();
+  out = StepOutput{};
   if (plan_.idle) return;  // every rank agrees: no forward, no collectives
-  if (graphs_ && !plan_.tbo && graphs_->run(batch, logits)) return;
+  if (graphs_ && !plan_.tbo && graphs_->run(batch, out)) return;
 
   // 2. Micro-batches: each owns its batch and buffers for the whole step.
   const int nm = plan_.num_micro_batches;
@@ -49,6 +49,18 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
     micro_[0].batch = std::move(split.a);
     micro_[1].batch = std::move(split.b);
     logit_order = std::move(split.logit_order);
+    // Each micro-batch samples its own rows: hand it their settings.
+    if (batch.samples_on_backend()) {
+      for (auto& mi : micro_) {
+        mi.batch.sample.assign(mi.batch.logit_rows.size(), SampleSpec{});
+        mi.batch.logits_to_host.assign(mi.batch.logit_rows.size(), 0);
+      }
+      for (size_t i = 0; i < logit_order.size(); ++i) {
+        const auto [m, row] = logit_order[i];
+        micro_[m].batch.sample[row] = batch.sample[i];
+        micro_[m].batch.logits_to_host[row] = batch.logits_to_host[i];
+      }
+    }
   } else {
     micro_[0].batch = batch;
     for (size_t i = 0; i < batch.logit_rows.size(); ++i)
@@ -87,14 +99,30 @@ void StepExecutor::run(const ForwardBatch& batch, std::vector<float>& logits) {
     }
   }
 
-  // 4. Logits back in the batch's row order.
+  // 4. Tokens and logits back in the batch's row order.
   const int64_t V = model_.config().vocab_size;
-  std::vector<std::vector<float>> per(nm);
-  for (int m = 0; m < nm; ++m) model_.logits(micro_[m].mb, per[m]);
-  logits.resize(logit_order.size() * static_cast<size_t>(V));
+  std::array<StepOutput, 2> per;
+  for (int m = 0; m < nm; ++m) {
+    model_.lm_head(micro_[m].mb);
+    model_.finish_step(micro_[m].mb, per[m]);
+  }
+  // Row r of micro-batch m is its host_index[m][r]-th row returned as logits (-1: sampled).
+  std::array<std::vector<int64_t>, 2> host_index;
+  for (int m = 0; m < nm; ++m) {
+    const ForwardBatch& mbatch = micro_[m].batch;
+    int64_t next = 0;
+    for (size_t r = 0; r < mbatch.logit_rows.size(); ++r)
+      host_index[m].push_back(!mbatch.samples_on_backend() || mbatch.logits_to_host[r] ? next++
+                                                                                         : -1);
+  }
+  if (batch.samples_on_backend()) out.tokens.assign(logit_order.size(), -1);
   for (size_t i = 0; i < logit_order.size(); ++i) {
     const auto [m, row] = logit_order[i];
-    std::copy_n(per[m].begin() + static_cast<int64_t>(row) * V, V, logits.begin() + i * V);
+    if (batch.samples_on_backend()) out.tokens[i] = per[m].tokens[row];
+    const int64_t h = host_index[m][row];
+    if (h < 0) continue;
+    out.logits.insert(out.logits.end(), per[m].logits.begin() + h * V,
+                      per[m].logits.begin() + (h + 1) * V);
   }
 }
 

@@ -37,8 +37,8 @@ class StepExecutor {
                int64_t dp_rank, ExecutorOptions options);
 
   // Runs the step for this rank's batch (possibly empty: an idle rank still joins every
-  // collective). logits: [batch.logit_rows.size(), vocab] f32 in the batch's row order.
-  void run(const ForwardBatch& batch, std::vector<float>& logits);
+  // collective). out: the batch's logit rows in its row order (see StepOutput).
+  void run(const ForwardBatch& batch, StepOutput& out);
 
   const StepPlan& last_plan() const { return plan_; }
   int64_t tbo_steps() const { return tbo_steps_; }

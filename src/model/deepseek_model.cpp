@@ -31,6 +31,7 @@ enum Slot : size_t {
   kDecode,
   kBlockTable,
   kLogitRows,
+  kSampled,
   kNumSlots
 };
 
@@ -311,6 +312,33 @@ void DeepseekModel::fetch_logits(MicroBatch& mb, std::vector<float>& out, int64_
   if (R == 0) return;
   const Tensor lg = mb.scratch(be_, kLogitsF32, DType::kF32, mb.logit_rows.cols, V);
   be_.copy_to_host(out.data(), lg.data, out.size() * sizeof(float));
+}
+
+void DeepseekModel::finish_step(MicroBatch& mb, StepOutput& out, int64_t rows) {
+  const ForwardBatch& batch = *mb.batch;
+  const int64_t R = rows < 0 ? mb.logit_rows.cols : rows;
+  const int64_t V = config_.vocab_size;
+  out.tokens.clear();
+  if (!batch.samples_on_backend()) return fetch_logits(mb, out.logits, R);
+  DUET_CHECK(static_cast<int64_t>(batch.sample.size()) >= R &&
+                 static_cast<int64_t>(batch.logits_to_host.size()) >= R,
+             "sampling settings for ", batch.sample.size(), " of ", R, " logit rows");
+  out.logits.clear();
+  out.tokens.assign(static_cast<size_t>(R), -1);
+  if (R == 0) return;
+  const Tensor lg = mb.scratch(be_, kLogitsF32, DType::kF32, mb.logit_rows.cols, V);
+  const Tensor picked = mb.scratch(be_, kSampled, DType::kI32, 1, R);  // I32 [R]
+  be_.sample_tokens(lg.slice_rows(0, R),
+                    std::vector<SampleSpec>(batch.sample.begin(), batch.sample.begin() + R),
+                    picked);
+  be_.copy_to_host(out.tokens.data(), picked.data, static_cast<size_t>(R) * sizeof(int32_t));
+  for (int64_t r = 0; r < R; ++r) {
+    if (!batch.logits_to_host[r]) continue;
+    out.tokens[r] = -1;
+    out.logits.resize(out.logits.size() + static_cast<size_t>(V));
+    be_.copy_to_host(out.logits.data() + out.logits.size() - V, lg.slice_rows(r, r + 1).data,
+                     static_cast<size_t>(V) * sizeof(float));
+  }
 }
 
 }  // namespace duet

@@ -82,6 +82,9 @@ class DeepseekModel {
   // uploaded), fetch_logits() copies the first `rows` of them to the host (-1: all).
   void lm_head(MicroBatch& mb);
   void fetch_logits(MicroBatch& mb, std::vector<float>& out, int64_t rows = -1);
+  // After lm_head(): the step's output for the first `rows` logit rows (-1: all): sampled on
+  // the backend when the batch asks for it (one small read-back), else every row's logits.
+  void finish_step(MicroBatch& mb, StepOutput& out, int64_t rows = -1);
 
  private:
   ModelConfig config_;

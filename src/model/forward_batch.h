@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/sample_spec.h"
+
 namespace duet {
 
 struct SeqInBatch {
@@ -18,8 +20,24 @@ struct ForwardBatch {
   std::vector<int32_t> token_ids;  // [T]
   std::vector<SeqInBatch> seqs;
   std::vector<int32_t> logit_rows;  // token rows whose logits are wanted, in output order
+  // Sampling where the logits are: empty, or one entry per logit row. Then every row is
+  // sampled by the backend and only rows flagged in logits_to_host (penalties, logprobs: the
+  // host sampler's work) come back as logits.
+  std::vector<SampleSpec> sample;
+  std::vector<uint8_t> logits_to_host;
 
   int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
+  bool samples_on_backend() const { return !sample.empty(); }
+};
+
+// What a step returns for its logit rows.
+struct StepOutput {
+  // [R] the backend's token for each logit row, -1 for rows returned as logits; empty when the
+  // batch samples nothing on the backend.
+  std::vector<int32_t> tokens;
+  // f32 [rows returned as logits, vocab] in logit-row order: every row when the batch samples
+  // nothing on the backend, else the rows flagged in logits_to_host.
+  std::vector<float> logits;
 };
 
 }  // namespace duet

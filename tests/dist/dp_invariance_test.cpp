@@ -97,13 +97,13 @@ RunResult run(Runtime& rt, const std::vector<std::vector<int32_t>>& prompts,
       for (int32_t r = first; r < static_cast<int32_t>(b.token_ids.size()); ++r)
         b.logit_rows.push_back(r);
     }
-    std::vector<std::vector<float>> logits;
-    rt.forward(batches, logits);
+    std::vector<StepOutput> outs;
+    rt.forward(batches, outs);
     for (int64_t g = 0; g < G; ++g)
       for (auto [i, r0] : rows[g]) {
         Seq& s = seqs[i];
         const int64_t n = static_cast<int64_t>(s.tokens.size()) - s.computed;
-        const float* lg = logits[g].data() + static_cast<int64_t>(r0) * V;
+        const float* lg = outs[g].logits.data() + static_cast<int64_t>(r0) * V;
         out.logits[i].insert(out.logits[i].end(), lg, lg + n * V);
         const float* last = lg + (n - 1) * V;
         const int32_t tok = static_cast<int32_t>(std::max_element(last, last + V) - last);
@@ -244,8 +244,8 @@ TEST_P(DpInvariance, IdleRanksAndMissingRanksNeverHang) {
   EXPECT_EQ(r.generated[0].size(), 3u);
   // All idle: the plan says idle everywhere and nothing runs.
   std::vector<ForwardBatch> empty(4);
-  std::vector<std::vector<float>> logits;
-  rt.forward(empty, logits);
+  std::vector<StepOutput> outs;
+  rt.forward(empty, outs);
   for (StepExecutor* ex : rt.executors()) EXPECT_TRUE(ex->last_plan().idle);
 }
 
