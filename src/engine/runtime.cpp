@@ -212,8 +212,7 @@ void Runtime::rank_loop(Rank& r) {
   }
 }
 
-void Runtime::forward(const std::vector<ForwardBatch>& batches,
-                      std::vector<StepOutput>& outputs) {
+void Runtime::forward(const std::vector<ForwardBatch>& batches, std::vector<StepOutput>& outputs) {
   DUET_CHECK(static_cast<int64_t>(batches.size()) == num_groups());
   outputs.assign(batches.size(), {});
   if (ranks_.size() == 1) {

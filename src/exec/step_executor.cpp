@@ -113,7 +113,7 @@ void StepExecutor::run(const ForwardBatch& batch, StepOutput& out) {
     int64_t next = 0;
     for (size_t r = 0; r < mbatch.logit_rows.size(); ++r)
       host_index[m].push_back(!mbatch.samples_on_backend() || mbatch.logits_to_host[r] ? next++
-                                                                                         : -1);
+                                                                                       : -1);
   }
   if (batch.samples_on_backend()) out.tokens.assign(logit_order.size(), -1);
   for (size_t i = 0; i < logit_order.size(); ++i) {
