@@ -54,6 +54,10 @@ struct Shared {
       unsigned cnt[kDigits];
       unsigned long long mass[kDigits];
     } digit;
+    struct {                  // the histogram pass's mass: 64-bit sums from native 32-bit atomics
+      unsigned lo[kBuckets];  // sum of the low halves, mod 2^32
+      unsigned hi[kBuckets];  // sum of the high halves plus every carry out of lo
+    } hist;
   } u;
   ScanT::TempStorage scan;
   ReduceT::TempStorage reduce;
@@ -345,7 +349,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   // Histogram of count and mass per bucket; tokens at least min_p times as likely as the best.
   for (int b = threadIdx.x; b < kBuckets; b += kThreads) {
     sh.cnt[b] = 0;
-    sh.mass[b] = 0;
+    sh.u.hist.lo[b] = 0;
+    sh.u.hist.hi[b] = 0;
   }
   if (threadIdx.x == 0) sh.cached = -1;
   __syncthreads();
@@ -359,7 +364,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     const double p = prob_of(r, v);
     atomicAdd(&sh.cnt[b], 1u);
     const unsigned long long q = quant(r, p);
-    if (q) atomicAdd(&sh.mass[b], q);
+    // 64-bit shared atomic adds are compare-and-swap loops; two native 32-bit adds instead:
+    // the low half, then the high half plus the carry the low add produced.
+    if (q) {
+      const unsigned lo = static_cast<unsigned>(q);
+      const unsigned old = atomicAdd(&sh.u.hist.lo[b], lo);
+      const unsigned hi = static_cast<unsigned>(q >> 32) + (old + lo < old ? 1u : 0u);
+      if (hi) atomicAdd(&sh.u.hist.hi[b], hi);
+    }
     minp_cnt += min_p > 0.0 && p >= min_p;
   });
   __syncthreads();
@@ -367,7 +379,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     unsigned long long c[kPerThread], m[kPerThread];
     for (int j = 0; j < kPerThread; ++j) {
       c[j] = sh.cnt[threadIdx.x * kPerThread + j];
-      m[j] = sh.mass[threadIdx.x * kPerThread + j];
+      const int b = threadIdx.x * kPerThread + j;
+      m[j] = (static_cast<unsigned long long>(sh.u.hist.hi[b]) << 32) | sh.u.hist.lo[b];
     }
     ScanT(sh.scan).InclusiveSum(c, c);
     __syncthreads();
