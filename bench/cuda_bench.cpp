@@ -220,7 +220,8 @@ int run() {
                     fmt("%.0f TFLOP/s attention", flops / us / 1e6)});
   }
   // (5) sample_tokens over V = 163840 f32 logits (approximately normal, sd 2): greedy, and
-  // temperature 1 with top-p 0.9 (about half the vocabulary kept), per call of R rows.
+  // temperature 1 with top-p 0.9 (about half the vocabulary kept) or top-k 50, per call of R
+  // rows.
   {
     const int64_t V = 163840;
     for (int64_t R : {1, 32, 128}) {
@@ -239,11 +240,12 @@ int run() {
       b.be->copy_to_device(b.bufs.back().get(), h.data(), h.size() * 4);
       Tensor logits = Tensor::matrix(b.bufs.back().get(), DType::kF32, R, V);
       Tensor tokens = b.zeros(1, R, DType::kI32);
-      for (bool greedy : {true, false}) {
+      for (int mode : {0, 1, 2}) {  // greedy, T1 top-p 0.9, T1 top-k 50
         std::vector<SampleSpec> specs(static_cast<size_t>(R));
         for (int64_t r = 0; r < R; ++r) {
-          specs[r].temperature = greedy ? 0.0f : 1.0f;
-          specs[r].top_p = greedy ? 1.0f : 0.9f;
+          specs[r].temperature = mode == 0 ? 0.0f : 1.0f;
+          specs[r].top_p = mode == 1 ? 0.9f : 1.0f;
+          specs[r].top_k = mode == 2 ? 50 : 0;
           specs[r].seed = static_cast<uint64_t>(r);
         }
         const double us = b.time_us([&] {
@@ -251,7 +253,9 @@ int run() {
           b.be->sample_tokens(logits, specs, tokens);
         });
         rows.push_back({std::string("sample_tokens V163840 R") + std::to_string(R) +
-                            (greedy ? " greedy" : " T1 top-p 0.9"),
+                            (mode == 0   ? " greedy"
+                             : mode == 1 ? " T1 top-p 0.9"
+                                         : " T1 top-k 50"),
                         us, fmt("%.0f GB/s logits", 4.0 * R * V / us / 1e3)});
       }
     }

@@ -1,4 +1,4 @@
-// Token sampling on the device: one 1024-thread CTA per logit row, the semantics of sample_row
+// Token sampling on the device: one 512-thread CTA per logit row, the semantics of sample_row
 // (sample_spec.h) without sorting the vocabulary.
 //
 // Every token gets an order-preserving 64-bit key (logit bits, then the inverted id), so the
@@ -14,6 +14,8 @@
 // prefix sums, its tokens (<= 8192) are gathered to shared memory, radix-sorted by key and
 // prefix-summed, and the position is read off. A bucket holding more tokens (ties, tiny T)
 // is first narrowed by 8-bit radix digits of the key over passes of the row.
+#include <cstdint>
+
 #include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
@@ -23,14 +25,18 @@
 namespace duet::cuda {
 namespace {
 
-constexpr int kThreads = 1024;
+// 512 threads leave 128 registers each: the double exp and the 16-key sort then do not spill.
+constexpr int kThreads = 512;
 constexpr int kBuckets = 4096;
+constexpr int kPerThread = kBuckets / kThreads;  // buckets per thread in the prefix scan
 constexpr int kBucketsPerUnit = 16;  // buckets per unit of x: mass ratio e^(1/16) per bucket
-constexpr int kSortItems = 8;
+constexpr int kSortItems = 16;
 constexpr int kCap = kThreads * kSortItems;  // tokens a bucket may hold to be sorted in place
 constexpr int kDigits = 256;
 
+constexpr int kSmallItems = 4;  // buckets of <= 2048 tokens sort 4x fewer slots
 using SortT = cub::BlockRadixSort<unsigned long long, kThreads, kSortItems>;
+using SortSmallT = cub::BlockRadixSort<unsigned long long, kThreads, kSmallItems>;
 using ScanT = cub::BlockScan<unsigned long long, kThreads>;
 using ReduceT = cub::BlockReduce<unsigned long long, kThreads>;
 
@@ -39,20 +45,26 @@ struct Shared {
   unsigned long long mass[kBuckets];  // likewise, quantised mass
   union {
     SortT::TempStorage sort;
+    SortSmallT::TempStorage sort_small;
     struct {
-      unsigned long long key[kCap];  // the gathered tokens' keys, sorted descending
+      unsigned long long key[kCap];  // the gathered tokens' keys; after sorting, their ids
       unsigned long long cum[kCap];  // inclusive prefix of their quantised masses
     } cand;
     struct {
       unsigned cnt[kDigits];
       unsigned long long mass[kDigits];
     } digit;
+    struct {                  // the histogram pass's mass: 64-bit sums from native 32-bit atomics
+      unsigned lo[kBuckets];  // sum of the low halves, mod 2^32
+      unsigned hi[kBuckets];  // sum of the high halves plus every carry out of lo
+    } hist;
   } u;
   ScanT::TempStorage scan;
   ReduceT::TempStorage reduce;
   unsigned long long lo, hi, above_mass, bcast;
-  unsigned n_cand, above_cnt, range_cnt;
+  unsigned n_cand, above_cnt, range_cnt, ord_lo, ord_hi;
   int bucket, cached, hit;
+  double exp2_tab[64];  // 2^(j/64)
 };
 
 struct MaxOp {
@@ -68,17 +80,55 @@ struct Row {
   int V;
   float best, bscale;
   double T, top, invT, qscale;
+  const double* exp2_tab;
 };
 
-__device__ __forceinline__ float load(const Row& r, int i) {
-  const float v = __ldg(r.l + i);
+__device__ __forceinline__ float plus_zero(float v) {
   return v == 0.0f ? 0.0f : v;  // -0 and +0 tie on the CPU
 }
 
-__device__ __forceinline__ unsigned long long make_key(float v, int id) {
+__device__ __forceinline__ float load(const Row& r, int i) {
+  return plus_zero(__ldg(r.l + i));
+}
+
+// f(logit, id) for every token of the row. Each thread loads kUnroll float4s (aligned rows) or
+// floats before using any, so a pass keeps enough loads in flight to stream the row from one
+// SM; the order tokens are visited in does not matter (every reduction here is exact).
+template <typename F>
+__device__ __forceinline__ void for_row(const Row& r, F&& f) {
+  constexpr int kUnroll = 4, kStep = 4 * kUnroll * kThreads;
+  const int t = static_cast<int>(threadIdx.x);
+  int base = 0;
+  if ((reinterpret_cast<uintptr_t>(r.l) & 15) == 0) {
+    const float4* l4 = reinterpret_cast<const float4*>(r.l);
+    for (; base + kStep <= r.V; base += kStep) {
+      float4 v[kUnroll];
+      for (int j = 0; j < kUnroll; ++j) v[j] = __ldg(l4 + base / 4 + j * kThreads + t);
+      for (int j = 0; j < kUnroll; ++j) {
+        const int i = base + 4 * (j * kThreads + t);
+        f(plus_zero(v[j].x), i);
+        f(plus_zero(v[j].y), i + 1);
+        f(plus_zero(v[j].z), i + 2);
+        f(plus_zero(v[j].w), i + 3);
+      }
+    }
+  }
+  for (; base + kUnroll * kThreads <= r.V; base += kUnroll * kThreads) {
+    float v[kUnroll];
+    for (int j = 0; j < kUnroll; ++j) v[j] = load(r, base + j * kThreads + t);
+    for (int j = 0; j < kUnroll; ++j) f(v[j], base + j * kThreads + t);
+  }
+  for (int i = base + t; i < r.V; i += kThreads) f(load(r, i), i);
+}
+
+__device__ __forceinline__ unsigned ordered(float v) {
   const unsigned b = __float_as_uint(v);
-  const unsigned ord = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-  return (static_cast<unsigned long long>(ord) << 32) | (0xffffffffu - static_cast<unsigned>(id));
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+__device__ __forceinline__ unsigned long long make_key(float v, int id) {
+  return (static_cast<unsigned long long>(ordered(v)) << 32) |
+         (0xffffffffu - static_cast<unsigned>(id));
 }
 
 __device__ __forceinline__ int key_id(unsigned long long k) {
@@ -91,13 +141,36 @@ __device__ __forceinline__ int bucket_of(const Row& r, float v) {
   return d < static_cast<float>(kBuckets - 1) ? static_cast<int>(d) : kBuckets - 1;
 }
 
-// exp(l/T - best/T) as the CPU computes it where it can matter; tokens below e^-14 use a float
-// exp of a double-split argument (relative error ~1e-7 on a mass under 1e-6), below e^-41 they
-// round to zero mass anyway.
+// e^x for -14 < x <= 0 to a few ulps of a double, in ~12 double operations (CUDA's exp takes
+// about twice as many, and this pass runs it for most of a vocabulary): x = k ln2/64 + r with
+// |r| <= ln2/128, e^x = 2^(k>>6) 2^((k&63)/64) e^r, e^r by its Taylor series to r^5 (the next
+// term is < 4e-17). Only needs to be far inside the 2^-F mass quantum.
+__device__ __forceinline__ double exp_neg(const Row& r, double x) {
+  constexpr double kInvLn2x64 = 92.332482616893656877;  // 64 / ln 2
+  constexpr double kLn2d64Hi = 0x1.62e42fefa3800p-7;    // ln 2 / 64, high bits
+  constexpr double kLn2d64Lo = 0x1.ef35793c76730p-51;   // and the rest
+  constexpr double kShifter = 0x1.8p52;                 // rounds to an integer on addition
+  const double t = __dadd_rn(__dmul_rn(x, kInvLn2x64), kShifter);
+  const int k = __double2loint(t);
+  const double kd = __dsub_rn(t, kShifter);
+  double q = __fma_rn(-kd, kLn2d64Hi, x);
+  q = __fma_rn(-kd, kLn2d64Lo, q);
+  double p = __fma_rn(q, 1.0 / 120, 1.0 / 24);
+  p = __fma_rn(p, q, 1.0 / 6);
+  p = __fma_rn(p, q, 0.5);
+  p = __fma_rn(p, q, 1.0);
+  p = __fma_rn(p, q, 1.0);
+  const double scale = __hiloint2double((1023 + (k >> 6)) << 20, 0);
+  return __dmul_rn(__dmul_rn(p, r.exp2_tab[k & 63]), scale);
+}
+
+// exp(l/T - best/T) in double where it can matter (l * (1/T) instead of l / T: a difference of
+// an ulp of the argument, far below the 2^-F quantum); tokens below e^-14 use a float exp of a
+// double-split argument (relative error ~1e-7 on a mass under 1e-6), below e^-41 they round to
+// zero mass anyway.
 __device__ __forceinline__ double prob_of(const Row& r, float v) {
-  const double x =
-      __dmul_rn(__dsub_rn(static_cast<double>(v), static_cast<double>(r.best)), r.invT);
-  if (x > -14.0) return exp(__dsub_rn(__ddiv_rn(static_cast<double>(v), r.T), r.top));
+  const double x = __dsub_rn(__dmul_rn(static_cast<double>(v), r.invT), r.top);
+  if (x > -14.0) return exp_neg(r, x);
   if (!(x > -41.0)) return 0.0;
   const float xh = static_cast<float>(x);
   const float xl = static_cast<float>(__dsub_rn(x, static_cast<double>(xh)));
@@ -109,51 +182,68 @@ __device__ __forceinline__ unsigned long long quant(const Row& r, double p) {
 }
 
 struct Hit {
-  unsigned long long key, count, mass;  // the token, and the count and mass through it
+  int id;                          // the token
+  unsigned long long count, mass;  // count and mass through it
 };
 
-// Sorts the n_cand gathered keys descending and fills cand.cum with the prefix of their masses.
-__device__ void sort_and_sum(Shared& sh, const Row& r) {
-  unsigned long long k[kSortItems];
+// Sorts the n_cand gathered keys descending (as ids) and fills cand.cum with the prefix of
+// their masses. The radix sort runs on a narrowed key, (ord - ord_lo) then the id's low bits,
+// which orders like the full key and spans far fewer bits.
+template <typename Sort, int kItems>
+__device__ void sort_and_sum(Shared& sh, const Row& r, typename Sort::TempStorage& temp) {
   const int n = static_cast<int>(sh.n_cand);
-  for (int j = 0; j < kSortItems; ++j) {
-    const int at = threadIdx.x * kSortItems + j;
-    k[j] = at < n ? sh.u.cand.key[at] : 0ull;  // 0 is below every real key
+  const int id_bits = 32 - __clz(r.V > 1 ? r.V - 1 : 1);
+  const unsigned id_mask = (1u << id_bits) - 1u;
+  const unsigned ord_lo = sh.ord_lo;
+  const int end_bit = id_bits + 32 - __clz(static_cast<int>(sh.ord_hi - ord_lo) | 1);
+  unsigned long long k[kItems];
+  for (int j = 0; j < kItems; ++j) {
+    const int at = threadIdx.x * kItems + j;
+    const unsigned long long key = at < n ? sh.u.cand.key[at] : 0ull;
+    // Padding sorts last: the sort is stable and padding follows every real key in the input.
+    k[j] = at < n ? (static_cast<unsigned long long>((key >> 32) - ord_lo) << id_bits) |
+                        (static_cast<unsigned>(key) & id_mask)
+                  : 0ull;
   }
   __syncthreads();
-  SortT(sh.u.sort).SortDescending(k);
+  if (n > 1) Sort(temp).SortDescending(k, 0, end_bit);
   __syncthreads();
-  unsigned long long m[kSortItems], run = 0;
-  for (int j = 0; j < kSortItems; ++j) {
-    const int at = threadIdx.x * kSortItems + j;
-    sh.u.cand.key[at] = k[j];
-    run += at < n ? quant(r, prob_of(r, load(r, key_id(k[j])))) : 0ull;
+  unsigned long long m[kItems], run = 0;
+  for (int j = 0; j < kItems; ++j) {
+    const int at = threadIdx.x * kItems + j;
+    const int id = static_cast<int>(id_mask - (static_cast<unsigned>(k[j]) & id_mask));
+    sh.u.cand.key[at] = static_cast<unsigned long long>(id);
+    run += at < n ? quant(r, prob_of(r, load(r, id))) : 0ull;
     m[j] = run;
   }
   unsigned long long before;
   ScanT(sh.scan).ExclusiveSum(run, before);
-  for (int j = 0; j < kSortItems; ++j) sh.u.cand.cum[threadIdx.x * kSortItems + j] = m[j] + before;
+  for (int j = 0; j < kItems; ++j) sh.u.cand.cum[threadIdx.x * kItems + j] = m[j] + before;
   __syncthreads();
 }
 
-// Gathers the tokens of bucket b (when b >= 0) or of key range [lo, hi] into cand.
+// Gathers the tokens of bucket b (when b >= 0) or of key range [lo, hi] into cand, sorted.
 __device__ void gather(Shared& sh, const Row& r, int b) {
-  if (threadIdx.x == 0) sh.n_cand = 0;
-  __syncthreads();
-  const unsigned long long lo = sh.lo, hi = sh.hi;
-  for (int i = threadIdx.x; i < r.V; i += kThreads) {
-    const float v = load(r, i);
-    bool in;
-    if (b >= 0) {
-      in = bucket_of(r, v) == b;
-    } else {
-      const unsigned long long k = make_key(v, i);
-      in = k >= lo && k <= hi;
-    }
-    if (in) sh.u.cand.key[atomicAdd(&sh.n_cand, 1u)] = make_key(v, i);
+  if (threadIdx.x == 0) {
+    sh.n_cand = 0;
+    sh.ord_lo = ~0u;
+    sh.ord_hi = 0;
   }
   __syncthreads();
-  sort_and_sum(sh, r);
+  const unsigned long long lo = sh.lo, hi = sh.hi;
+  for_row(r, [&](float v, int i) {
+    const unsigned long long k = make_key(v, i);
+    if (b >= 0 ? bucket_of(r, v) == b : k >= lo && k <= hi) {
+      sh.u.cand.key[atomicAdd(&sh.n_cand, 1u)] = k;
+      atomicMin(&sh.ord_lo, ordered(v));
+      atomicMax(&sh.ord_hi, ordered(v));
+    }
+  });
+  __syncthreads();
+  if (sh.n_cand <= static_cast<unsigned>(kThreads * kSmallItems))
+    sort_and_sum<SortSmallT, kSmallItems>(sh, r, sh.u.sort_small);
+  else
+    sort_and_sum<SortT, kSortItems>(sh, r, sh.u.sort);
 }
 
 // Narrows a bucket too large to sort: 8-bit radix digits of (key - lo) over passes of the row
@@ -165,13 +255,12 @@ __device__ void narrow(Shared& sh, const Row& r, int b, bool by_mass, unsigned l
     sh.hi = 0;
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < r.V; i += kThreads) {
-    const float v = load(r, i);
+  for_row(r, [&](float v, int i) {
     if (bucket_of(r, v) == b) {
       atomicMin(&sh.lo, make_key(v, i));
       atomicMax(&sh.hi, make_key(v, i));
     }
-  }
+  });
   __syncthreads();
   while (sh.range_cnt > static_cast<unsigned>(kCap)) {
     const unsigned long long lo = sh.lo, hi = sh.hi;
@@ -182,15 +271,14 @@ __device__ void narrow(Shared& sh, const Row& r, int b, bool by_mass, unsigned l
       sh.u.digit.mass[d] = 0;
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < r.V; i += kThreads) {
-      const float v = load(r, i);
+    for_row(r, [&](float v, int i) {
       const unsigned long long k = make_key(v, i);
-      if (k < lo || k > hi) continue;
+      if (k < lo || k > hi) return;
       const int d = static_cast<int>((k - lo) >> shift);
       atomicAdd(&sh.u.digit.cnt[d], 1u);
       const unsigned long long q = quant(r, prob_of(r, v));
       if (q) atomicAdd(&sh.u.digit.mass[d], q);
-    }
+    });
     __syncthreads();
     if (threadIdx.x == 0) {  // 256 digits, highest keys first: a serial walk is cheap
       for (int d = kDigits - 1; d >= 0; --d) {
@@ -251,12 +339,12 @@ __device__ Hit locate(Shared& sh, const Row& r, bool by_mass, unsigned long long
   }
   __syncthreads();
   const int j = sh.hit;
-  const Hit h{sh.u.cand.key[j], ac + j + 1, am + sh.u.cand.cum[j]};
+  const Hit h{static_cast<int>(sh.u.cand.key[j]), ac + j + 1, am + sh.u.cand.cum[j]};
   __syncthreads();
   return h;
 }
 
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 1)
     sample_kernel(const float* logits, int64_t ld, int V, const SampleSpec* specs,
                   int32_t* tokens) {
   extern __shared__ __align__(16) unsigned char smem[];
@@ -265,8 +353,10 @@ __global__ void __launch_bounds__(kThreads)
   Row r{};
   r.l = logits + blockIdx.x * ld;
   r.V = V;
+  r.exp2_tab = sh.exp2_tab;
+  if (threadIdx.x < 64) sh.exp2_tab[threadIdx.x] = exp2(threadIdx.x / 64.0);  // read after a sync
   unsigned long long best = 0;
-  for (int i = threadIdx.x; i < V; i += kThreads) best = max(best, make_key(load(r, i), i));
+  for_row(r, [&](float v, int i) { best = max(best, make_key(v, i)); });
   best = ReduceT(sh.reduce).Reduce(best, MaxOp());
   if (threadIdx.x == 0) sh.bcast = best;
   __syncthreads();
@@ -277,8 +367,8 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
   r.T = s.temperature;
-  r.top = __ddiv_rn(static_cast<double>(r.best), r.T);
   r.invT = __ddiv_rn(1.0, r.T);
+  r.top = __dmul_rn(static_cast<double>(r.best), r.invT);  // the best token's mass is exactly 1
   r.bscale = fminf(static_cast<float>(kBucketsPerUnit) / s.temperature, 1e30f);
   const int F = min(56, 63 - (32 - __clz(V)));  // V * 2^F < 2^63
   r.qscale = ldexp(1.0, F);
@@ -286,44 +376,52 @@ __global__ void __launch_bounds__(kThreads)
   // Histogram of count and mass per bucket; tokens at least min_p times as likely as the best.
   for (int b = threadIdx.x; b < kBuckets; b += kThreads) {
     sh.cnt[b] = 0;
-    sh.mass[b] = 0;
+    sh.u.hist.lo[b] = 0;
+    sh.u.hist.hi[b] = 0;
   }
   if (threadIdx.x == 0) sh.cached = -1;
   __syncthreads();
   unsigned long long minp_cnt = 0;
   const double min_p = s.min_p;
-  for (int i = threadIdx.x; i < V; i += kThreads) {
-    const float v = load(r, i);
-    const double p = prob_of(r, v);
+  for_row(r, [&](float v, int) {
     const int b = bucket_of(r, v);
-    // Tied tails (-inf, far below the best) pile into one bucket: count per warp, not per lane.
-    const unsigned peers = __match_any_sync(__activemask(), b);
-    if ((__ffs(peers) - 1) == static_cast<int>(threadIdx.x % 32))
-      atomicAdd(&sh.cnt[b], static_cast<unsigned>(__popc(peers)));
+    // The last bucket (x < -255: -inf and far tails, zero mass) is where tokens pile up; its
+    // count is what the others leave of V, so it takes no atomics.
+    if (b == kBuckets - 1) return;
+    const double p = prob_of(r, v);
+    atomicAdd(&sh.cnt[b], 1u);
     const unsigned long long q = quant(r, p);
-    if (q) atomicAdd(&sh.mass[b], q);
+    // 64-bit shared atomic adds are compare-and-swap loops; two native 32-bit adds instead:
+    // the low half, then the high half plus the carry the low add produced.
+    if (q) {
+      const unsigned lo = static_cast<unsigned>(q);
+      const unsigned old = atomicAdd(&sh.u.hist.lo[b], lo);
+      const unsigned hi = static_cast<unsigned>(q >> 32) + (old + lo < old ? 1u : 0u);
+      if (hi) atomicAdd(&sh.u.hist.hi[b], hi);
+    }
     minp_cnt += min_p > 0.0 && p >= min_p;
-  }
+  });
   __syncthreads();
   {
-    unsigned long long c[4], m[4];
-    for (int j = 0; j < 4; ++j) {
-      c[j] = sh.cnt[threadIdx.x * 4 + j];
-      m[j] = sh.mass[threadIdx.x * 4 + j];
+    unsigned long long c[kPerThread], m[kPerThread];
+    for (int j = 0; j < kPerThread; ++j) {
+      c[j] = sh.cnt[threadIdx.x * kPerThread + j];
+      const int b = threadIdx.x * kPerThread + j;
+      m[j] = (static_cast<unsigned long long>(sh.u.hist.hi[b]) << 32) | sh.u.hist.lo[b];
     }
     ScanT(sh.scan).InclusiveSum(c, c);
     __syncthreads();
     ScanT(sh.scan).InclusiveSum(m, m);
-    for (int j = 0; j < 4; ++j) {
-      sh.cnt[threadIdx.x * 4 + j] = static_cast<unsigned>(c[j]);
-      sh.mass[threadIdx.x * 4 + j] = m[j];
+    for (int j = 0; j < kPerThread; ++j) {
+      sh.cnt[threadIdx.x * kPerThread + j] = static_cast<unsigned>(c[j]);
+      sh.mass[threadIdx.x * kPerThread + j] = m[j];
     }
+    if (threadIdx.x == kThreads - 1) sh.cnt[kBuckets - 1] = static_cast<unsigned>(V);
   }
   minp_cnt = ReduceT(sh.reduce).Sum(minp_cnt);
   if (threadIdx.x == 0) sh.bcast = minp_cnt;
   __syncthreads();
   minp_cnt = sh.bcast;
-  static_assert(kBuckets == 4 * kThreads, "the scan gives each thread 4 buckets");
 
   // The cuts, in the CPU's order; each kept set is a prefix of the key order, of length n.
   const unsigned long long k_eff = s.top_k > 0 && s.top_k < V ? s.top_k : V;
@@ -363,7 +461,7 @@ __global__ void __launch_bounds__(kThreads)
     h = locate(sh, r, true, U + 1);
   else
     h = last.count == n ? last : locate(sh, r, false, n);
-  if (threadIdx.x == 0) tokens[blockIdx.x] = key_id(h.key);
+  if (threadIdx.x == 0) tokens[blockIdx.x] = h.id;
 }
 
 }  // namespace
