@@ -48,6 +48,9 @@ Runtime::Runtime(const EngineOptions& o) {
   check_layout(config_, dp, tp, o.moe == "ep");
   if (world > 1 && !o.device.empty() && o.device != "cpu")
     fail("--dp/--tp beyond one rank run on CPU ranks in this build (--device cpu)");
+  // Ranks exchange activations through host memory (ThreadComm), so a multi-rank layout runs
+  // on CPU ranks even where the default device would be the GPU.
+  const std::string device = world > 1 ? "cpu" : o.device;
   if (o.load_tokenizer) tokenizer_ = Tokenizer::load(o.model_dir);
   default_sampling_ = default_sampling_params(o.model_dir);
   max_model_len_ = o.max_model_len > 0 ? o.max_model_len : config_.max_position_embeddings;
@@ -89,7 +92,7 @@ Runtime::Runtime(const EngineOptions& o) {
       r->group = g;
       r->tp_index = t;
       r->model.config = config_;
-      r->model.backend = make_backend(o.device, per_rank_threads);
+      r->model.backend = make_backend(device, per_rank_threads);
       ShardSpec shard;
       shard.attn_tp_rank = t;
       shard.attn_tp_size = tp;
