@@ -64,13 +64,15 @@ bool DecodeGraphs::run(const ForwardBatch& batch, StepOutput& out) {
     padded_.seqs.push_back(std::move(pad));
   }
 
+  // One set of buffers per batch bucket, shared by its context buckets' graphs.
+  MicroBatch& mb = buffers_[B];
   Entry& e = entries_[{B, K}];
-  model_.upload(e.mb, padded_, K / kKvBlockSize);
+  model_.upload(mb, padded_, K / kKvBlockSize);
   // Launches are planned for the context bucket (the host mirror only; the device copy holds
   // the true lengths), so the eager run below and every replay share one configuration.
-  std::fill(e.mb.h_kv_len.begin(), e.mb.h_kv_len.end(), static_cast<int32_t>(K));
-  if (e.graph && (e.workspace_generation != be.workspace_generation() ||
-                  e.buffer_generation != e.mb.generation))
+  std::fill(mb.h_kv_len.begin(), mb.h_kv_len.end(), static_cast<int32_t>(K));
+  if (e.graph &&
+      (e.workspace_generation != be.workspace_generation() || e.buffer_generation != mb.generation))
     e.graph.reset();
   if (e.graph) {
     e.graph->replay();
@@ -78,23 +80,23 @@ bool DecodeGraphs::run(const ForwardBatch& batch, StepOutput& out) {
   } else {
     // Eager run of this very step: it grows every buffer the shape needs, so recording
     // allocates nothing; then the step's graph is recorded for the next steps.
-    model_.embed(e.mb);
-    model_.layers(e.mb, cache_);
-    model_.lm_head(e.mb);
-    record(e);
+    model_.embed(mb);
+    model_.layers(mb, cache_);
+    model_.lm_head(mb);
+    record(e, mb);
   }
   // Sampling stays outside the graph: its settings change every step.
-  model_.finish_step(e.mb, out, S);
+  model_.finish_step(mb, out, S);
   return true;
 }
 
-void DecodeGraphs::record(Entry& e) {
+void DecodeGraphs::record(Entry& e, MicroBatch& mb) {
   Backend& be = model_.backend();
   be.begin_capture();
   try {
-    model_.embed(e.mb);
-    model_.layers(e.mb, cache_);
-    model_.lm_head(e.mb);
+    model_.embed(mb);
+    model_.layers(mb, cache_);
+    model_.lm_head(mb);
   } catch (const std::exception& ex) {
     try {
       be.end_capture();
@@ -106,7 +108,7 @@ void DecodeGraphs::record(Entry& e) {
   }
   e.graph = be.end_capture();
   e.workspace_generation = be.workspace_generation();
-  e.buffer_generation = e.mb.generation;
+  e.buffer_generation = mb.generation;
   ++recordings_;
 }
 

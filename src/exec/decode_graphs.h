@@ -6,9 +6,9 @@
 // bucket size with pad sequences (token 0 at position 0 writing a scratch cache block nobody
 // else owns; their rows are computed and dropped), the block table has a fixed width, and every
 // launch configuration that depends on host-known lengths is planned for the context bucket
-// (the kernels read the true lengths from device memory). Addresses are fixed: each bucket has
-// its own micro-batch buffers, and a graph is recorded again whenever a buffer or a backend
-// workspace it uses has moved.
+// (the kernels read the true lengths from device memory). Addresses are fixed: each batch
+// bucket has its own micro-batch buffers, and a graph is recorded again whenever a buffer or a
+// backend workspace it uses has moved.
 #pragma once
 
 #include <cstdint>
@@ -38,17 +38,17 @@ class DecodeGraphs {
 
  private:
   struct Entry {
-    MicroBatch mb;
     std::unique_ptr<Graph> graph;
     uint64_t workspace_generation = 0, buffer_generation = 0;
   };
-  void record(Entry& e);
+  void record(Entry& e, MicroBatch& mb);
 
   DeepseekModel& model_;
   LatentCache& cache_;
   int32_t scratch_block_;
-  bool disabled_ = false;  // recording failed once: run eagerly from then on
-  std::map<std::pair<int64_t, int64_t>, Entry> entries_;
+  bool disabled_ = false;                  // recording failed once: run eagerly from then on
+  std::map<int64_t, MicroBatch> buffers_;  // per batch bucket
+  std::map<std::pair<int64_t, int64_t>, Entry> entries_;  // per (batch, context) bucket
   ForwardBatch padded_;
   int64_t replays_ = 0, recordings_ = 0;
 };
