@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/mla_prefill_cudnn.h"
 
 namespace duet {
 namespace cuda {
@@ -53,6 +54,7 @@ class CudaBackend final : public Backend {
     for (void* p : c_.ws_ptr)
       if (p) cudaFree(p);
     if (c_.host_pinned) cudaFreeHost(c_.host_pinned);
+    cuda::cudnn_sdpa_destroy(c_.cudnn);
     cublasDestroy(c_.blas);
     cudaStreamDestroy(c_.stream);
   }

@@ -77,9 +77,14 @@ enum WsSlot : int {
   kWsMlaPartLse,
   kWsMlaLatents,
   kWsMlaKv,
+  kWsMlaK,      // cuDNN prefill: K = [k_nope | k_rope] per head
+  kWsMlaAux,    // cuDNN prefill: per-sequence lengths and ragged offsets
+  kWsMlaCudnn,  // cuDNN's own workspace
   kWsConvert,
   kWsNumSlots
 };
+
+struct CudnnSdpa;  // mla_prefill_cudnn.h
 
 struct Context {
   cudaStream_t stream = nullptr;
@@ -90,6 +95,9 @@ struct Context {
   // Pinned host staging for small device-to-host reads (MoE token counts).
   int32_t* host_pinned = nullptr;
   size_t host_pinned_count = 0;
+  // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
+  CudnnSdpa* cudnn = nullptr;
+  bool cudnn_tried = false;
 
   // At least `bytes` of device memory in `slot`, kept until a larger request.
   void* workspace(WsSlot slot, size_t bytes);
