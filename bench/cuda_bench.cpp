@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <numeric>
 #include <string>
@@ -81,9 +82,7 @@ std::string fmt(const char* f, double a, double b = 0) {
   return buf;
 }
 
-int run() {
-  Bench b;
-  std::vector<Row> rows;
+void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
   // (1) ceilings: 1 GiB device copy (read + write counted), 8192^3 bf16 GEMM.
   const size_t copy_bytes = size_t{1} << 30;
   DeviceBuffer src(*b.be, copy_bytes), dst(*b.be, copy_bytes);
@@ -186,6 +185,14 @@ int run() {
                       fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
     }
   }
+}
+
+// DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone.
+int run() {
+  Bench b;
+  std::vector<Row> rows;
+  const char* only = std::getenv("DUET_BENCH_ONLY");
+  if (!only || std::string(only) != "prefill") ceilings_decode_experts(b, rows);
   // (4) MLA prefill: 4 sequences x 4096 tokens, 16 heads, qk 192, v 128, causal.
   {
     const int64_t S = 4, n = 4096, H = 16, dn = 128, dr = 64, dv = 128, r = 512, T = S * n;

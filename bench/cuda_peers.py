@@ -59,3 +59,15 @@ except Exception:  # noqa: BLE001
     tag = "v padded to 192"
 flops = 4 * 16 * (4096 * 4096 / 2) * 2 * (192 + 128)
 print(f"| torch sdpa causal 4x4096 H16 ({tag}) | {us:.1f} | {flops / us / 1e6:.0f} TFLOP/s (qk 192, v 128 counted) |")
+# The same on token-major (BSHD) tensors, the layout duet hands cuDNN; flash attention rejects
+# d_v != d_qk, so cuDNN is also what the default above picks on an H100.
+qb = torch.randn(4, 4096, 16, 192, dtype=torch.bfloat16, device=dev).transpose(1, 2)
+kb = torch.randn_like(qb)
+vb = torch.randn(4, 4096, 16, 128, dtype=torch.bfloat16, device=dev).transpose(1, 2)
+try:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+        us = t_us(lambda: sdpa(qb, kb, vb, is_causal=True))
+    print(f"| torch sdpa causal 4x4096 H16 (cuDNN forced, BSHD strides) | {us:.1f} | {flops / us / 1e6:.0f} TFLOP/s |")
+except Exception as ex:  # noqa: BLE001
+    print(f"| torch sdpa cuDNN BSHD | failed | {type(ex).__name__}: {ex} |")

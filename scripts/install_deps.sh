@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what duet needs to build and test on Debian 12: compilers, CMake/Ninja, the
 # libraries it links (PCRE2, xxHash, nlohmann-json, cpp-httplib, GoogleTest, Google Benchmark),
-# clang for the fuzz targets, gnuplot for benchmark plots, and the Python test clients.
+# clang for the fuzz targets, gnuplot for benchmark plots, the Python test clients, and the
+# cudnn-frontend headers for the CUDA build.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
@@ -14,3 +15,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 # Test clients and oracles only (duet itself never runs Python).
 python3 -m pip install -q --disable-pip-version-check openai pytest numpy 2>/dev/null ||
   python3 -m pip install -q --disable-pip-version-check --break-system-packages openai pytest
+# Build-time headers for the CUDA backend's cuDNN prefill attention: header-only cudnn-frontend
+# (CMake finds <site-packages>/include; without it the CUDA build keeps its own prefill kernel).
+# --no-deps: only the headers are needed, not the package's Python dependencies.
+python3 -m pip install -q --disable-pip-version-check --no-deps nvidia-cudnn-frontend 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check --no-deps --break-system-packages \
+    nvidia-cudnn-frontend

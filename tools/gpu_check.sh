@@ -13,8 +13,10 @@ mkdir -p "$out"
 start=$SECONDS
 log() { echo "[gpu_check +$((SECONDS - start))s] $*"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-export LD_LIBRARY_PATH="$bin/lib:${LD_LIBRARY_PATH:-}"
-for t in backend_cuda_test backend_cuda_mla_moe_test backend_cuda_sample_test cuda_golden_test; do
+# libcudnn.so.9 (dlopen'ed by the cuDNN prefill path) comes with PyTorch's nvidia-* wheels.
+nvlibs=$(python3 -c "import nvidia, glob; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))" 2>/dev/null)
+export LD_LIBRARY_PATH="$bin/lib:${nvlibs:+$nvlibs:}${LD_LIBRARY_PATH:-}"
+for t in backend_cuda_test backend_cuda_mla_moe_test backend_cuda_sample_test cuda_golden_test cuda_graphs_test; do
   log "$t"
   "$bin/$t" 2>&1 | tee "$out/$t.log" | grep -E "^\[  (PASSED|FAILED) |FAILED  \]|golden\]|Failure|Expected|Which is|worst|error" | head -40
   echo "$t exit ${PIPESTATUS[0]}" | tee -a "$out/summary.txt"

@@ -8,6 +8,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/op_profile.h"
+#include "backend/cuda/mla_prefill_cudnn.h"
 
 namespace duet {
 namespace cuda {
@@ -98,6 +99,7 @@ class CudaBackend final : public Backend {
     if (c_.host_pinned) cudaFreeHost(c_.host_pinned);
     if (c_.upload_pinned) cudaFreeHost(c_.upload_pinned);
     if (c_.upload_done) cudaEventDestroy(c_.upload_done);
+    cuda::cudnn_sdpa_destroy(c_.cudnn);
     cublasDestroy(c_.blas);
     cudaFree(blas_ws_);
     cudaStreamDestroy(c_.stream);

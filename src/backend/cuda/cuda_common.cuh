@@ -78,10 +78,15 @@ enum WsSlot : int {
   kWsMlaPartLse,
   kWsMlaLatents,
   kWsMlaKv,
+  kWsMlaK,      // cuDNN prefill: K = [k_nope | k_rope] per head
+  kWsMlaAux,    // cuDNN prefill: per-sequence lengths and ragged offsets
+  kWsMlaCudnn,  // cuDNN's own workspace
   kWsConvert,
   kWsSampleSpecs,
   kWsNumSlots
 };
+
+struct CudnnSdpa;  // mla_prefill_cudnn.h
 
 struct Context {
   cudaStream_t stream = nullptr;
@@ -107,6 +112,9 @@ struct Context {
   void* upload_pinned = nullptr;
   size_t upload_pinned_bytes = 0;
   cudaEvent_t upload_done = nullptr;
+  // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
+  CudnnSdpa* cudnn = nullptr;
+  bool cudnn_tried = false;
 
   // At least `bytes` of device memory in `slot`, kept until a larger request.
   void* workspace(WsSlot slot, size_t bytes);

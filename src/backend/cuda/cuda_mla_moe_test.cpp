@@ -1,5 +1,7 @@
 // MLA attention (mixed decode / prefill sequences, cached prefixes, permuted block tables) and
 // the MoE router and experts: CUDA against the CPU reference.
+#include <cstdlib>
+
 #include "backend/cuda/cuda_test_util.h"
 
 namespace duet {
@@ -83,6 +85,29 @@ TEST_F(CudaMla, TinyDimsMixedBatch) {
 
 TEST_F(CudaMla, RealDims16Heads) {
   run({16, 128, 64, 128, 512, {0, 300, 1000, 64, 0}, {100, 1, 1, 70, 1}, {0, 1, 1, 0, 1}}, 12);
+}
+
+// Long chunked prefills (cached prefix + new tokens) next to a decode row. Where cuDNN loads,
+// the prefill sequences go through its fused attention as one ragged batch.
+const MlaCase kLongPrefill{
+    16, 128, 64, 128, 512, {0, 1000, 2, 3000, 50}, {700, 300, 1, 129, 600}, {0, 0, 1, 0, 0}};
+
+TEST_F(CudaMla, RealDimsLongChunkedPrefill) {
+  run(kLongPrefill, 14);
+  run(kLongPrefill, 15);  // the bucket's graph now cached
+  // Same bucket (batch 4, 1024 x 4096) with other lengths and a padding entry (3 sequences), then
+  // a single sequence of one token over a cached prefix.
+  run({16, 128, 64, 128, 512, {0, 3500, 7}, {1000, 200, 1}, {0, 0, 0}}, 16);
+  run({16, 128, 64, 128, 512, {0, 3500, 7}, {1000, 200, 1}, {0, 0, 0}}, 17);
+  run({16, 128, 64, 128, 512, {130}, {1}, {0}}, 18);
+}
+
+// The same with the own prefill kernel forced, so the fallback stays covered where cuDNN exists.
+TEST_F(CudaMla, RealDimsLongChunkedPrefillOwnKernel) {
+  setenv("DUET_MLA_PREFILL", "kernel", 1);
+  be = make_cuda_backend();
+  unsetenv("DUET_MLA_PREFILL");
+  run(kLongPrefill, 19);
 }
 
 TEST_F(CudaMla, RealDims64HeadsLongDecode) {

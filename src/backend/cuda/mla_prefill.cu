@@ -1,10 +1,15 @@
 // MLA prefill, expanded form: per sequence, the cached latents (prefix + this chunk, read back
 // from the paged cache) are up-projected by kv_b into per-head K_nope | V with cuBLAS, then a
 // causal flash-attention kernel (mma.sync, online softmax in registers) attends every new token
-// over keys 0..position with K = [k_nope | k_rope] and V.
+// over keys 0..position with K = [k_nope | k_rope] and V. Where cuDNN is available
+// (mla_prefill_cudnn.h) its fused flash attention replaces that kernel: the up-projection then
+// writes K and V in separate per-head buffers, and the kernel stays the fallback.
 #include <algorithm>
+#include <limits>
+#include <vector>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/mla_prefill_cudnn.h"
 #include "backend/cuda/mma.cuh"
 
 namespace duet::cuda {
@@ -210,17 +215,161 @@ __global__ void __launch_bounds__(kThreads) mla_prefill_kernel(PrefillArgs a) {
   }
 }
 
-// lat[j] = cache row of key j of sequence s; lat: [L, width].
+// The cuDNN path's extras for gather_latents_kernel: K's rope columns and the batch's lengths and
+// ragged offsets (sdpa_aux_stride layout), written by block 0 of each sequence's launch.
+struct CudnnExtras {
+  bf16* k = nullptr;  // [keys, heads, dn + dr]; null: own-kernel path
+  int r = 0, dr = 0, heads = 0, dn = 0;
+  int32_t* aux = nullptr;
+  int32_t index = 0, batch = 0, stride = 0;  // this sequence, batch bucket, aux array stride
+  bool last = false;                         // also fills the padding entries and the end offsets
+  int32_t len[2] = {0, 0};                   // nq, nkv
+  int32_t start[4] = {0, 0, 0, 0}, end[4] = {0, 0, 0, 0};  // ragged offsets of Q, K, V, O
+};
+
+// lat[j] = cache row of key j of the sequence; lat: [L, width]. With x.k (cuDNN path), also
+// broadcasts key j's rope part into every head's K row (columns dn..dn + dr). `vec`: every row and
+// column offset is a multiple of 8 elements, so rows move as 16-byte vectors.
 __global__ void gather_latents_kernel(const bf16* cache, int64_t ld_cache, const int32_t* table,
-                                      int width, bf16* lat) {
+                                      int width, bf16* lat, bool vec, CudnnExtras x) {
   const int64_t j = blockIdx.x;
   const bf16* src = cache + (static_cast<int64_t>(table[j / 64]) * 64 + j % 64) * ld_cache;
-  for (int c = threadIdx.x; c < width; c += blockDim.x) lat[j * width + c] = src[c];
+  const int qk = x.dn + x.dr;
+  if (vec) {
+    const uint4* s4 = reinterpret_cast<const uint4*>(src);
+    uint4* l4 = reinterpret_cast<uint4*>(lat + j * width);
+    for (int c = threadIdx.x; c < width / 8; c += blockDim.x) l4[c] = s4[c];
+    if (x.k)
+      for (int i = threadIdx.x; i < x.heads * x.dr / 8; i += blockDim.x) {
+        const int h = i / (x.dr / 8), c = i % (x.dr / 8);
+        *reinterpret_cast<uint4*>(x.k + (j * x.heads + h) * qk + x.dn + c * 8) = s4[x.r / 8 + c];
+      }
+  } else {
+    for (int c = threadIdx.x; c < width; c += blockDim.x) lat[j * width + c] = src[c];
+    if (x.k)
+      for (int i = threadIdx.x; i < x.heads * x.dr; i += blockDim.x)
+        x.k[(j * x.heads + i / x.dr) * qk + x.dn + i % x.dr] = src[x.r + i % x.dr];
+  }
+  if (!x.k || j != 0 || threadIdx.x != 0) return;
+  const int A = x.stride;
+  x.aux[x.index] = x.len[0];
+  x.aux[A + x.index] = x.len[1];
+  for (int t = 0; t < 4; ++t) x.aux[(2 + t) * A + x.index] = x.start[t];
+  if (!x.last) return;
+  for (int b = x.index + 1; b <= x.batch; ++b) {
+    if (b < x.batch) x.aux[b] = x.aux[A + b] = 0;  // padding entries: empty sequences
+    for (int t = 0; t < 4; ++t) x.aux[(2 + t) * A + b] = x.end[t];
+  }
+}
+
+// The cuDNN path for all prefill sequences at once: latents gathered into one packed key range,
+// up-projected into K [keys, H, dn + dr] and V [keys, H, dv], then one fused-attention graph over
+// the ragged batch. False (nothing enqueued) when cuDNN is missing or rejects the shape.
+bool prefill_cudnn(Context& c, const MlaParams& p) {
+  const int64_t H = p.heads, dn = p.nope_dim, dr = p.rope_dim, dv = p.v_dim, r = p.kv_rank;
+  const int64_t width = r + dr, qk = dn + dr;
+  // cuDNN needs head dims that are multiples of 8 (16-byte rows); the tiny test dims are not.
+  if (qk % 8 != 0 || dv % 8 != 0 || p.q.dtype != DType::kBF16 || p.cache.dtype != DType::kBF16 ||
+      p.kv_b.dtype != DType::kBF16)
+    return false;
+  if (!c.cudnn_tried) {
+    int dev = 0, major = 0, minor = 0;
+    DUET_CUDA_CHECK(cudaGetDevice(&dev));
+    DUET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    DUET_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    c.cudnn = cudnn_sdpa_create(major * 10 + minor);
+    c.cudnn_tried = true;
+  }
+  if (!c.cudnn) return false;
+  std::vector<int64_t> seqs;
+  int64_t keys = 0, max_q = 0, max_kv = 0;
+  for (int64_t s = 0; s < p.num_seqs; ++s) {
+    const int64_t nq = p.host_q_start[s + 1] - p.host_q_start[s];
+    if (p.host_decode[s] || nq == 0) continue;
+    seqs.push_back(s);
+    keys += p.host_kv_len[s];
+    max_q = std::max(max_q, nq);
+    max_kv = std::max<int64_t>(max_kv, p.host_kv_len[s]);
+  }
+  if (seqs.empty()) return true;
+  const int64_t T = p.host_q_start[p.num_seqs];
+  // Ragged offsets are int32 elements.
+  const int64_t limit = std::numeric_limits<int32_t>::max();
+  if (T * p.q.ld > limit || T * p.out.ld > limit || keys * H * qk > limit) return false;
+  SdpaProblem sp;
+  sp.batch = sdpa_batch_bucket(static_cast<int64_t>(seqs.size()));
+  sp.heads = H;
+  sp.d_qk = qk;
+  sp.d_v = dv;
+  sp.max_q = max_q;
+  sp.max_kv = max_kv;
+  sp.q = p.q.ptr<const bf16>();
+  sp.ld_q = p.q.ld;
+  sp.ld_k = H * qk;
+  sp.ld_v = H * dv;
+  sp.o = p.out.ptr<bf16>();
+  sp.ld_o = p.out.ld;
+  sp.scale = p.scale;
+  if (!cudnn_sdpa_ready(c.cudnn, sp)) return false;
+
+  const int64_t A = sdpa_aux_stride(sp.batch);
+  int32_t* aux = c.workspace_as<int32_t>(kWsMlaAux, static_cast<size_t>(6 * A));
+  // lat: [keys, r + dr]; k: [keys, H, dn + dr] (k_nope from kv_b, k_rope broadcast by the gather);
+  // v: [keys, H, dv]. Sequence i's keys are rows koff_i .. koff_i + L_i.
+  bf16* lat = c.workspace_as<bf16>(kWsMlaLatents, static_cast<size_t>(keys * width));
+  bf16* k = c.workspace_as<bf16>(kWsMlaK, static_cast<size_t>(keys * H * qk));
+  bf16* v = c.workspace_as<bf16>(kWsMlaKv, static_cast<size_t>(keys * H * dv));
+  const bool vec =
+      width % 8 == 0 && p.cache.ld % 8 == 0 && r % 8 == 0 && dr % 8 == 0 && dn % 8 == 0;
+  int64_t koff = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int64_t s = seqs[i], q0 = p.host_q_start[s], q1 = p.host_q_start[s + 1];
+    const int64_t L = p.host_kv_len[s];
+    CudnnExtras x;
+    x.k = k + koff * H * qk;
+    x.r = static_cast<int>(r);
+    x.dr = static_cast<int>(dr);
+    x.heads = static_cast<int>(H);
+    x.dn = static_cast<int>(dn);
+    x.aux = aux;
+    x.index = static_cast<int32_t>(i);
+    x.batch = static_cast<int32_t>(sp.batch);
+    x.stride = static_cast<int32_t>(A);
+    x.last = i + 1 == seqs.size();
+    x.len[0] = static_cast<int32_t>(q1 - q0);
+    x.len[1] = static_cast<int32_t>(L);
+    const int64_t st[4] = {q0 * p.q.ld, koff * H * qk, koff * H * dv, q0 * p.out.ld};
+    const int64_t en[4] = {q1 * p.q.ld, (koff + L) * H * qk, (koff + L) * H * dv, q1 * p.out.ld};
+    for (int t = 0; t < 4; ++t) {
+      x.start[t] = static_cast<int32_t>(st[t]);
+      x.end[t] = static_cast<int32_t>(en[t]);
+    }
+    gather_latents_kernel<<<static_cast<unsigned>(L), 128, 0, c.stream>>>(
+        p.cache.ptr<const bf16>(), p.cache.ld,
+        p.block_table.ptr<const int32_t>() + s * p.block_table.ld, static_cast<int>(width),
+        lat + koff * width, vec, x);
+    DUET_CUDA_LAUNCHED();
+    koff += L;
+  }
+  // Per head h: k[:, h, :dn] = lat W_UK[h]^T and v[:, h, :] = lat W_UV[h]^T (kv_b rows of head h:
+  // dn of W_UK, then dv of W_UV).
+  const bf16* wb = p.kv_b.ptr<const bf16>();
+  const int64_t ldw = p.kv_b.ld, head_w = (dn + dv) * ldw;
+  gemm_strided_batched(c, H, keys, dn, r, lat, width, 0, wb, ldw, head_w, k, H * qk, qk, false);
+  gemm_strided_batched(c, H, keys, dv, r, lat, width, 0, wb + dn * ldw, ldw, head_w, v, H * dv, dv,
+                       false);
+  sp.k = k;
+  sp.v = v;
+  sp.aux = aux;
+  cudnn_sdpa_run(c.cudnn, c.stream, sp,
+                 [&](size_t bytes) { return c.workspace(kWsMlaCudnn, bytes); });
+  return true;
 }
 
 }  // namespace
 
 void mla_prefill(Context& c, const MlaParams& p) {
+  if (prefill_cudnn(c, p)) return;
   const int64_t H = p.heads, dn = p.nope_dim, dr = p.rope_dim, dv = p.v_dim, r = p.kv_rank;
   const int64_t width = r + dr;
   const int64_t qkp = ceil_div(dn + dr, 16) * 16, dvp = ceil_div(dv, 16) * 16;
@@ -230,6 +379,7 @@ void mla_prefill(Context& c, const MlaParams& p) {
   for (int64_t s = 0; s < p.num_seqs; ++s) {
     const int32_t q0 = p.host_q_start[s], nq = p.host_q_start[s + 1] - q0;
     if (p.host_decode[s] || nq == 0) continue;
+    const int64_t L = p.host_kv_len[s];
     if (!configured) {
       DUET_CHECK(qkp <= 16 * kMaxQkSteps && dvp <= 16 * kMaxVPairs, "cuda mla prefill: head dims ",
                  dn + dr, "/", dv, " above 192/128");
@@ -238,13 +388,13 @@ void mla_prefill(Context& c, const MlaParams& p) {
           mla_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
       configured = true;
     }
-    const int64_t L = p.host_kv_len[s];
     // lat: [L, r + dr] latents of keys 0..L-1; kv: [L, H * (dn + dv)] up-projected.
     bf16* lat = c.workspace_as<bf16>(kWsMlaLatents, static_cast<size_t>(L * width));
     bf16* kv = c.workspace_as<bf16>(kWsMlaKv, static_cast<size_t>(L * H * (dn + dv)));
     gather_latents_kernel<<<static_cast<unsigned>(L), 128, 0, c.stream>>>(
         p.cache.ptr<const bf16>(), p.cache.ld,
-        p.block_table.ptr<const int32_t>() + s * p.block_table.ld, static_cast<int>(width), lat);
+        p.block_table.ptr<const int32_t>() + s * p.block_table.ld, static_cast<int>(width), lat,
+        false, CudnnExtras{});
     DUET_CUDA_LAUNCHED();
     Tensor latents = Tensor::matrix(lat, DType::kBF16, L, r);
     latents.ld = width;
