@@ -8,7 +8,9 @@ set -o pipefail
 out=${1:-/tmp/e2e_out}
 bin=${2:-bin}
 mkdir -p "$out"
-export LD_LIBRARY_PATH="$bin/lib:${LD_LIBRARY_PATH:-}"
+# libcudnn.so.9 (dlopen'ed by the cuDNN prefill path) comes with PyTorch's nvidia-* wheels.
+nvlibs=$(python3 -c "import nvidia, glob; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))" 2>/dev/null)
+export LD_LIBRARY_PATH="$bin/lib:${nvlibs:+$nvlibs:}${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 [[ -d /tmp/moon ]] || /usr/bin/time -f "mkmodel wall %e s" "$bin/duet" mkmodel \
   --preset moonlight-16b-a3b --out /tmp/moon 2>&1 | tail -2 | tee "$out/mkmodel.txt"

@@ -6,7 +6,9 @@
 # demands on CPU). Usage: tools/gpu_accuracy.sh BIN_DIR
 bin=${1:-bin}
 model=models/duet-arith-tiny
-export LD_LIBRARY_PATH="$bin/lib:${LD_LIBRARY_PATH:-}"
+# libcudnn.so.9 (dlopen'ed by the cuDNN prefill path) comes with PyTorch's nvidia-* wheels.
+nvlibs=$(python3 -c "import nvidia, glob; print(':'.join(glob.glob(list(nvidia.__path__)[0] + '/*/lib')))" 2>/dev/null)
+export LD_LIBRARY_PATH="$bin/lib:${nvlibs:+$nvlibs:}${LD_LIBRARY_PATH:-}"
 common=(--data "$model/heldout.jsonl" --reference "$model/hf_greedy.jsonl" --json)
 echo "engine, cuda, concurrency 64:"
 timeout 300 "$bin/duet" eval --model "$model" --device cuda --concurrency 64 "${common[@]}" \
