@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <functional>
 #include <numeric>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,8 +102,14 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
         {"gemm bf16 8192^3", us, fmt("%.0f TFLOP/s (ceiling)", 2.0 * n * n * n / us / 1e6)});
   }
   // (2) MLA decode: batch 64, context 2048, Moonlight (16 heads) and Kimi K2 (64 heads).
-  for (int64_t H : {16, 64}) {
-    const int64_t B = 64, L = 2048, dn = 128, dr = 64, dv = 128, r = 512;
+  // Then the e2e benchmark's decode shapes (Moonlight, 1024-token contexts), default kernels only.
+  struct MlaShape {
+    int64_t B, L, H;
+  };
+  for (const MlaShape sh : {MlaShape{64, 2048, 16}, MlaShape{64, 2048, 64}, MlaShape{1, 1024, 16},
+                            MlaShape{32, 1024, 16}, MlaShape{128, 1024, 16}}) {
+    const int64_t B = sh.B, L = sh.L, H = sh.H, dn = 128, dr = 64, dv = 128, r = 512;
+    const bool headline = L == 2048;
     const int64_t nb = L / kKvBlockSize;
     std::vector<int32_t> table(B * nb), q_start(B + 1), kv_len(B, L), decode(B, 1), pos(B, L - 1);
     std::iota(table.begin(), table.end(), 0);
@@ -128,7 +136,8 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
     p.scale = 0.0722f;
     const double us = b.time_us([&] { b.be->mla_attention(p); }, 20);
     const double bytes = static_cast<double>(B * L * (r + dr) * 2);
-    const std::string name = "mla decode B64 L2048 H" + std::to_string(H);
+    const std::string name =
+        "mla decode B" + std::to_string(B) + " L" + std::to_string(L) + " H" + std::to_string(H);
     rows.push_back({name + " whole op", us,
                     fmt("%.0f GB/s cache, %.0f%% of copy", bytes / us / 1e3,
                         100 * bytes / us / 1e3 / copy_gbs)});
@@ -136,7 +145,7 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
     // split combine is what FlashMLA's benchmark times; the two GEMMs are reported beside it.
     // Variants 1 and 2: alternative CTA shapes of the fast kernel (mla_decode.cu); 3: the
     // generic kernel.
-    for (int variant = 0; variant < 4; ++variant) {
+    for (int variant = 0; variant < (headline ? 4 : 1); ++variant) {
       const bool generic = variant == 3;
       std::vector<MlaDecodePhaseTimes> ts;
       for (int i = 0; i < 5; ++i)
@@ -160,12 +169,20 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
   {
     const int64_t E = 64, H = 2048, I = 1408, k = 6;
     Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
-    for (int64_t m : {1, 16, 64, 512}) {
-      const int64_t T = m * E / k;
+    // m > 0: m tokens per expert, experts dealt round robin; m < 0: a decode batch of -m
+    // tokens, each with k distinct random experts (as a router picks them).
+    std::mt19937 rng(5);
+    for (int64_t m : {1, 16, 64, 512, -32, -128}) {
+      const int64_t T = m > 0 ? m * E / k : -m;
       std::vector<int32_t> ids(T * k);
       std::vector<float> wv(T * k, 0.1f);
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t j = 0; j < k; ++j) ids[t * k + j] = static_cast<int32_t>((t * k + j) % E);
+      for (int64_t t = 0; t < T; ++t) {
+        std::vector<int32_t> pick(E);
+        std::iota(pick.begin(), pick.end(), 0);
+        if (m < 0) std::shuffle(pick.begin(), pick.end(), rng);
+        for (int64_t j = 0; j < k; ++j)
+          ids[t * k + j] = m > 0 ? static_cast<int32_t>((t * k + j) % E) : pick[j];
+      }
       ExpertParams p;
       p.x = b.random(T, H);
       p.ids = b.ints(ids, T, k);
@@ -176,13 +193,17 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
       p.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
       p.out = b.zeros(T, H, DType::kBF16);
       const double us = b.time_us([&] { b.be->moe_experts(p); });
-      const int64_t touched = std::min(E, T * k);
+      const std::set<int32_t> distinct(ids.begin(), ids.end());
+      const int64_t touched = static_cast<int64_t>(distinct.size());
       const double wbytes = static_cast<double>(touched) * 3 * I * H * 2;
       const double flops = 2.0 * T * k * 3 * I * H;
-      rows.push_back({"moe_experts moonlight " + std::to_string(m) + " tok/expert (T " +
-                          std::to_string(T) + ")",
-                      us,
-                      fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
+      const std::string name = m > 0 ? "moe_experts moonlight " + std::to_string(m) +
+                                           " tok/expert (T " + std::to_string(T) + ")"
+                                     : "moe_experts moonlight decode T " + std::to_string(T) +
+                                           " (random routing, " + std::to_string(touched) +
+                                           " experts)";
+      rows.push_back(
+          {name, us, fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
     }
   }
 }
