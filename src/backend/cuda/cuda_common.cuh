@@ -144,7 +144,7 @@ void gemm_strided_batched(Context& c, int64_t batch, int64_t T, int64_t N, int64
                           int64_t ldx, int64_t stride_x, const bf16* w, int64_t ldw,
                           int64_t stride_w, bf16* y, int64_t ldy, int64_t stride_y,
                           bool w_transposed);
-// skinny_gemm.cu: y = x w^T for 1-8 rows of bf16 x (bf16 w; bf16 or f32 y) at close to the
+// skinny_gemm.cu: y = x w^T for 1-2 rows of bf16 x (bf16 w; bf16 or f32 y) at close to the
 // weight-streaming bandwidth; false (nothing launched) when the shape or alignment does not fit.
 bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
 // Pointer-array form: y[b] [rows, N] = x[b] [rows, K] w[b]^T, w[b] [N, K] with row stride ldw.

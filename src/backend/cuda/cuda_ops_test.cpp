@@ -70,8 +70,8 @@ TEST_F(CudaOps, ElementwiseAndNorm) {
 }
 
 TEST_F(CudaOps, GemmMatchesCpuOnStridedViews) {
-  // 1-8 rows with 16-byte aligned rows take the skinny kernel (every row count of its 1/2/4/8
-  // instances, a long K loop with a partial last step), the rest cuBLAS.
+  // 1-2 rows with 16-byte aligned rows take the skinny kernel (both instances, a long K loop
+  // with a partial last step), the rest cuBLAS.
   for (int64_t T : {0, 1, 2, 3, 5, 8, 9, 130}) {
     for (int64_t K : {8, 33, 512, 11264}) {
       const int64_t N = 37;

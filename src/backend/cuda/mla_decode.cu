@@ -21,26 +21,47 @@ using mla::DecodeArgs;
 using mla::kThreads;
 
 // One block per (row, sequence): o_lat = sum_i w_i O_i / sum_i w_i with w_i = exp(lse_i - max).
-__global__ void mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
+// One block per (query row, sequence): the splits' weights exp(lse_i - max) are computed once
+// into shared memory, then every column sums its splits with the loads unrolled, so they are in
+// flight together (a loop that re-read each lse and waited on every load took ~32 us at batch
+// 1, 16 splits: measured with ncu on H100).
+constexpr int kCombineThreads = 256;
+constexpr int kMaxSplits = 64;
+
+__global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
+  __shared__ float w[kMaxSplits];
+  __shared__ float inv_den;
   const int s = blockIdx.y, p = blockIdx.x;
   if (!a.decode[s]) return;
   const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
   if (p >= rows) return;
   const size_t base = static_cast<size_t>(s) * a.splits * a.rows_max + p;
-  float mx = -INFINITY;
-  for (int i = 0; i < a.splits; ++i) mx = fmaxf(mx, a.part_lse[base + i * a.rows_max]);
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float mx = -INFINITY;
+    for (int i = lane; i < a.splits; i += 32) mx = fmaxf(mx, a.part_lse[base + i * a.rows_max]);
+    for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    float den = 0.0f;
+    for (int i = lane; i < a.splits; i += 32) {
+      const float lse = a.part_lse[base + i * a.rows_max];
+      // An empty split never wrote its O: weight 0, and it is skipped below.
+      w[i] = lse == -INFINITY ? 0.0f : __expf(lse - mx);
+      den += w[i];
+    }
+    for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
+    if (lane == 0) inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+  }
+  __syncthreads();
   const int t = q0 + p / a.heads, h = p % a.heads;
   bf16* dst = o_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r;
+  const float* part = a.part_o + base * a.r;
+  const size_t split_stride = static_cast<size_t>(a.rows_max) * a.r;
   for (int col = threadIdx.x; col < a.r; col += blockDim.x) {
-    float num = 0.0f, den = 0.0f;
-    for (int i = 0; i < a.splits; ++i) {
-      const float lse = a.part_lse[base + i * a.rows_max];
-      if (lse == -INFINITY) continue;  // empty split: its O was never written
-      const float w = __expf(lse - mx);
-      num += w * a.part_o[(base + i * a.rows_max) * a.r + col];
-      den += w;
-    }
-    dst[col] = __float2bfloat16_rn(den > 0.0f ? num / den : 0.0f);
+    float num = 0.0f;
+#pragma unroll 8
+    for (int i = 0; i < a.splits; ++i)
+      if (w[i] != 0.0f) num = fmaf(w[i], part[i * split_stride + col], num);
+    dst[col] = __float2bfloat16_rn(num * inv_den);
   }
 }
 
@@ -62,7 +83,7 @@ void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kern
   DUET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
   const int64_t slots = std::max<int64_t>(1, static_cast<int64_t>(per_sm) * c.num_sms);
   int64_t splits = 1, best = -1;
-  for (int64_t n = 1; n <= std::min<int64_t>(std::max<int64_t>(max_tiles, 1), 64); ++n) {
+  for (int64_t n = 1; n <= std::min<int64_t>(std::max<int64_t>(max_tiles, 1), kMaxSplits); ++n) {
     const int64_t cost =
         ceil_div(std::max<int64_t>(m_tiles, 1) * n, slots) * (ceil_div(max_tiles, n) + 2);
     if (best < 0 || cost < best) best = cost, splits = n;
@@ -77,8 +98,8 @@ void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kern
   kernel<<<grid, kThreads, smem, c.stream>>>(args);
   DUET_CUDA_LAUNCHED();
   if (splits > 1) {
-    mla_combine_kernel<<<dim3(static_cast<unsigned>(rows_max), static_cast<unsigned>(S)), 128, 0,
-                         c.stream>>>(args, args.o_lat);
+    mla_combine_kernel<<<dim3(static_cast<unsigned>(rows_max), static_cast<unsigned>(S)),
+                         kCombineThreads, 0, c.stream>>>(args, args.o_lat);
     DUET_CUDA_LAUNCHED();
   }
 }

@@ -1,6 +1,6 @@
-// y = x w^T for a few rows of x (decode at small batches): one warp per output feature streams
-// its weight row once with 16-byte loads, every row of x (L1-resident) is multiplied in, and
-// the lanes' partial sums meet in a shuffle reduction. cuBLAS picks kernels for these shapes
+// y = x w^T for one or two rows of x (decode at the smallest batches): one warp per output feature
+// streams its weight row once with 16-byte loads, every row of x (L1-resident) is multiplied in,
+// and the lanes' partial sums meet in a shuffle reduction. cuBLAS picks kernels for these shapes
 // that leave most SMs idle (measured on H100 at one row: [2048, 11264] weights in 1.6 ms, 29
 // GB/s), and at batch 1 decode is nothing but such products. Batched form: the MoE plan's
 // pointer arrays, one expert chunk of `rows` rows per entry.
@@ -25,14 +25,14 @@ struct SkinnyArgs {
   int rows, N, K;
 };
 
-__device__ __forceinline__ void fma8(float& acc, const uint4& w, const uint4& x) {
-  const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&w);
+// acc += dot(w, x) over 8 values; w already converted (once per chunk, shared by the rows).
+__device__ __forceinline__ void fma8(float& acc, const float2 (&w)[4], const uint4& x) {
   const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&x);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const float2 a = __bfloat1622float2(wp[i]), b = __bfloat1622float2(xp[i]);
-    acc = fmaf(a.x, b.x, acc);
-    acc = fmaf(a.y, b.y, acc);
+    const float2 b = __bfloat1622float2(xp[i]);
+    acc = fmaf(w[i].x, b.x, acc);
+    acc = fmaf(w[i].y, b.y, acc);
   }
 }
 
@@ -61,11 +61,15 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
       if (c >= chunks) break;
+      float2 wf[4];
+      const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
 #pragma unroll
       for (int m = 0; m < MR; ++m) {
         if (m >= a.rows) break;
         const uint4 xv = reinterpret_cast<const uint4*>(x + m * a.ldx)[c];
-        fma8(acc[m], wv[u], xv);
+        fma8(acc[m], wf, xv);
       }
     }
   }
