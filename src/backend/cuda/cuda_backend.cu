@@ -7,8 +7,8 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_common.cuh"
-#include "backend/cuda/op_profile.h"
 #include "backend/cuda/mla_prefill_cudnn.h"
+#include "backend/cuda/op_profile.h"
 
 namespace duet {
 namespace cuda {
