@@ -148,8 +148,11 @@ void gemm_strided_batched(Context& c, int64_t batch, int64_t T, int64_t N, int64
 // weight-streaming bandwidth; false (nothing launched) when the shape or alignment does not fit.
 bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
 // Pointer-array form: y[b] [rows, N] = x[b] [rows, K] w[b]^T, w[b] [N, K] with row stride ldw.
+// glu_offset > 0: y[b] [rows, N] = silu(x w[:N]^T) * (x w[glu_offset : glu_offset + N]^T), the
+// SwiGLU of a gate_up weight without its [rows, 2N] product.
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
-                         const void* const* w, int64_t ldw, const void* const* x, void* const* y);
+                         const void* const* w, int64_t ldw, const void* const* x, void* const* y,
+                         int64_t glu_offset = 0);
 // rope_cache.cu
 void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopeParams& rope,
             int64_t heads, int64_t nope_dim);

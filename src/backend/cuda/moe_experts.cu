@@ -270,8 +270,11 @@ void moe_experts(Context& c, const ExpertParams& p) {
   if (M) {
     const int b = static_cast<int>(batch);
     const void** ptr = plan.ptrs;
-    batched(c, b, M, 2 * I, H, ptr, H, ptr + b, const_cast<void**>(ptr + 2 * b));
-    silu_mul(c, gu, act);
+    // Up to 2 rows per chunk the gate_up product and SwiGLU are one kernel writing act.
+    if (!skinny_gemm_batched(c, b, M, I, H, ptr, H, ptr + b, const_cast<void**>(ptr + 4 * b), I)) {
+      batched(c, b, M, 2 * I, H, ptr, H, ptr + b, const_cast<void**>(ptr + 2 * b));
+      silu_mul(c, gu, act);
+    }
     batched(c, b, M, H, I, ptr + 3 * b, I, ptr + 4 * b, const_cast<void**>(ptr + 5 * b));
   } else {
     // Packed rows in ascending expert id, offsets as plan_kernel computed them.

@@ -9,9 +9,12 @@
 namespace duet::cuda {
 namespace {
 
-constexpr int kWarps = 8;    // output features per CTA, one per warp
-constexpr int kUnroll = 4;   // 16-byte weight loads in flight per lane
-constexpr int kMaxRows = 8;  // larger batches go to cuBLAS
+constexpr int kWarps = 8;   // output features per CTA, one per warp
+constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane
+// Larger batches go to cuBLAS: every row adds about 17 instructions per 16 weight bytes (an x
+// load, conversions, FMAs), and at 8 rows the kernel was instruction-bound at a fraction of the
+// memory bandwidth (ncu on H100: [3072, 2048] in 29 us, 430 GB/s).
+constexpr int kMaxRows = 2;
 
 struct SkinnyArgs {
   // Single problem (w_ptrs == nullptr) or `batch` problems given by pointer arrays.
@@ -23,6 +26,9 @@ struct SkinnyArgs {
   void* const* y_ptrs;
   int64_t ldw, ldx, ldy;
   int rows, N, K;
+  // > 0: SwiGLU output. Feature n is silu(x w[n]) * (x w[n + glu_offset]): the gate and up
+  // rows of a gate_up weight, so the [rows, 2I] product never exists.
+  int64_t glu_offset;
 };
 
 // acc += dot(w, x) over 8 values; w already converted (once per chunk, shared by the rows).
@@ -36,19 +42,10 @@ __device__ __forceinline__ void fma8(float& acc, const float2 (&w)[4], const uin
   }
 }
 
-template <int MR, typename TO>
-__global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n = blockIdx.x * kWarps + warp;
-  if (n >= a.N) return;
-  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[blockIdx.y]) : a.w;
-  const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[blockIdx.y]) : a.x;
-  TO* y = static_cast<TO*>(a.y_ptrs ? a.y_ptrs[blockIdx.y] : a.y);
-  const uint4* wrow = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * a.ldw);
-  float acc[MR];
-#pragma unroll
-  for (int m = 0; m < MR; ++m) acc[m] = 0.0f;
-  const int chunks = a.K / 8;  // 16-byte chunks of a row
+// acc[m] += x[m] . w over this lane's chunks of one weight row.
+template <int MR>
+__device__ __forceinline__ void dot_rows(const uint4* wrow, const bf16* x, int64_t ldx, int rows,
+                                         int chunks, int lane, float (&acc)[MR]) {
   for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
     uint4 wv[kUnroll];
 #pragma unroll
@@ -67,8 +64,8 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
       for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
 #pragma unroll
       for (int m = 0; m < MR; ++m) {
-        if (m >= a.rows) break;
-        const uint4 xv = reinterpret_cast<const uint4*>(x + m * a.ldx)[c];
+        if (m >= rows) break;
+        const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
         fma8(acc[m], wf, xv);
       }
     }
@@ -77,6 +74,27 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   for (int m = 0; m < MR; ++m) {
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
+  }
+}
+
+template <int MR, typename TO, bool GLU>
+__global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n = blockIdx.x * kWarps + warp;
+  if (n >= a.N) return;
+  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[blockIdx.y]) : a.w;
+  const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[blockIdx.y]) : a.x;
+  TO* y = static_cast<TO*>(a.y_ptrs ? a.y_ptrs[blockIdx.y] : a.y);
+  const int chunks = a.K / 8;  // 16-byte chunks of a row
+  float acc[MR] = {};
+  dot_rows<MR>(reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * a.ldw), x, a.ldx,
+               a.rows, chunks, lane, acc);
+  if constexpr (GLU) {
+    float up[MR] = {};
+    dot_rows<MR>(reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * a.ldw), x, a.ldx, a.rows,
+                 chunks, lane, up);
+#pragma unroll
+    for (int m = 0; m < MR; ++m) acc[m] = acc[m] / (1.0f + expf(-acc[m])) * up[m];  // as silu_mul
   }
   if (lane == 0) {
 #pragma unroll
@@ -88,21 +106,11 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
 template <typename TO>
 void launch(Context& c, const SkinnyArgs& a, int batch) {
   const dim3 grid(static_cast<unsigned>(ceil_div(a.N, kWarps)), static_cast<unsigned>(batch));
-  const int mr = a.rows <= 1 ? 1 : a.rows <= 2 ? 2 : a.rows <= 4 ? 4 : 8;
-  switch (mr) {
-    case 1:
-      skinny_kernel<1, TO><<<grid, kWarps * 32, 0, c.stream>>>(a);
-      break;
-    case 2:
-      skinny_kernel<2, TO><<<grid, kWarps * 32, 0, c.stream>>>(a);
-      break;
-    case 4:
-      skinny_kernel<4, TO><<<grid, kWarps * 32, 0, c.stream>>>(a);
-      break;
-    default:
-      skinny_kernel<8, TO><<<grid, kWarps * 32, 0, c.stream>>>(a);
-      break;
-  }
+  static_assert(kMaxRows == 2, "one instance per row count");
+  auto* kernel = a.glu_offset > 0
+                     ? (a.rows <= 1 ? skinny_kernel<1, TO, true> : skinny_kernel<2, TO, true>)
+                     : (a.rows <= 1 ? skinny_kernel<1, TO, false> : skinny_kernel<2, TO, false>);
+  kernel<<<grid, kWarps * 32, 0, c.stream>>>(a);
   DUET_CUDA_LAUNCHED();
 }
 
@@ -135,7 +143,8 @@ bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) 
 }
 
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
-                         const void* const* w, int64_t ldw, const void* const* x, void* const* y) {
+                         const void* const* w, int64_t ldw, const void* const* x, void* const* y,
+                         int64_t glu_offset) {
   if (rows < 1 || rows > kMaxRows || K % 8 != 0 || ldw % 8 != 0 || batch < 1) return false;
   SkinnyArgs a{};
   a.w_ptrs = w;
@@ -147,6 +156,7 @@ bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t
   a.rows = static_cast<int>(rows);
   a.N = static_cast<int>(N);
   a.K = static_cast<int>(K);
+  a.glu_offset = glu_offset;
   launch<bf16>(c, a, batch);
   return true;
 }
