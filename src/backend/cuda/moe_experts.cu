@@ -1,6 +1,7 @@
-// Routed experts: count tokens per local expert, plan (non-empty experts in ascending id, each
-// a row range of a permuted buffer), permute the tokens, gate_up GEMM, SwiGLU, down GEMM, then
-// per token the weighted sum of its experts' rows in ascending expert id (as the CPU op).
+// Routed experts: one block plans (counts tokens per local expert, gives the non-empty experts
+// row ranges of a permuted buffer in ascending id and every (token, slot) pair its row), the
+// tokens are copied to their rows, gate_up GEMM, SwiGLU, down GEMM, then per token the weighted
+// sum of its experts' rows in ascending expert id (as the CPU op).
 //
 // GEMMs: pointer-array batched (the skinny kernel for up to 2 rows, else cuBLAS) over chunks of
 // at most M rows, each chunk one expert's tokens. Decode-sized batches (T <= kNoSyncTokens, the
@@ -39,21 +40,31 @@ struct Plan {
   int batch, M;       // M = 0: packed rows (prefix offsets)
 };
 
-// One block: assigns each expert's row offset in ascending id and fills the pointer arrays of
-// the batched GEMMs. With chunk rows M > 0 an expert's rows start at a multiple of M and take
-// ceil(n / M) batch entries; M = 0 packs rows (prefix offsets, no pointer arrays). The counts
-// are staged in shared memory first: one thread reading them from global memory in turn spent
-// a memory latency per expert (tens of microseconds at 64 experts, more at 384).
+// One block plans the whole op: counts each local expert's tokens (shared-memory atomics),
+// assigns each expert's rows in ascending id (a chunk of M rows starting at a multiple of M
+// per ceil(n / M) batch entries; M = 0 packs rows), fills the pointer arrays of the batched
+// GEMMs, and gives every (token, slot) pair its row: rows[t * k + j], -1 for an expert this
+// rank does not hold. Rows within an expert go by arrival (the GEMMs are row-independent).
+// One kernel instead of memset + count + plan + an atomic permute: at decode sizes each of
+// those was a few microseconds of latency per MoE layer.
 constexpr int kPlanThreads = 256;
 
 __global__ void __launch_bounds__(kPlanThreads)
-    plan_kernel(const int32_t* counts, int E, int32_t* offsets, Plan p) {
+    plan_kernel(const int32_t* ids, int64_t ld_ids, int T, int k, int first, int E, int32_t* rows,
+                Plan p) {
   extern __shared__ int32_t plan_smem[];
   int32_t* n = plan_smem;          // [E] tokens of each expert
   int32_t* first_slot = n + E;     // [E] its first batch entry
   int32_t* first_row = n + 2 * E;  // [E] its first row
+  int32_t* fill = n + 3 * E;       // [E] rows handed out so far
   __shared__ int32_t used_slots, last;
-  for (int e = threadIdx.x; e < E; e += blockDim.x) n[e] = counts[e];
+  for (int e = threadIdx.x; e < E; e += blockDim.x) n[e] = fill[e] = 0;
+  __syncthreads();
+  const int entries = T * k;
+  for (int i = threadIdx.x; i < entries; i += blockDim.x) {
+    const int e = ids[(i / k) * ld_ids + i % k] - first;
+    if (e >= 0 && e < E) atomicAdd(&n[e], 1);
+  }
   __syncthreads();
   if (threadIdx.x == 0) {
     int slot = 0, row = 0, l = 0;
@@ -70,6 +81,11 @@ __global__ void __launch_bounds__(kPlanThreads)
     last = l;
   }
   __syncthreads();
+  for (int i = threadIdx.x; i < entries; i += blockDim.x) {
+    const int e = ids[(i / k) * ld_ids + i % k] - first;
+    rows[i] = e >= 0 && e < E ? first_row[e] + atomicAdd(&fill[e], 1) : -1;
+  }
+  if (!p.M) return;
   const void** w1 = p.ptrs;
   const void** xa = w1 + p.batch;
   const void** gu = xa + p.batch;
@@ -85,9 +101,6 @@ __global__ void __launch_bounds__(kPlanThreads)
     ya[i] = p.y + row * p.H;
   };
   for (int e = threadIdx.x; e < E; e += blockDim.x) {
-    if (n[e] == 0) continue;
-    offsets[e] = first_row[e];
-    if (!p.M) continue;
     for (int r = 0, slot = first_slot[e]; r < n[e]; r += p.M, ++slot)
       if (slot < p.batch) set(slot, e, first_row[e] + r);
   }
@@ -97,33 +110,19 @@ __global__ void __launch_bounds__(kPlanThreads)
     set(slot, last, static_cast<int64_t>(slot) * p.M);
 }
 
-// Block per token: each of its local (token, slot) pairs takes the next row of its expert's
-// range and copies the token there; rows[t * k + j] records it (-1: not a local expert).
-__global__ void permute_kernel(const bf16* x, int64_t ld_x, const int32_t* ids, int64_t ld_ids,
-                               int k, int first, int E, const int32_t* offsets, int32_t* fill,
-                               int32_t* rows, bf16* xp, int64_t H) {
-  __shared__ int32_t slot;
-  const int t = blockIdx.x;
-  const bool vec = (ld_x % 8 == 0) && (H % 8 == 0);
-  for (int j = 0; j < k; ++j) {
-    if (threadIdx.x == 0) {
-      const int e = ids[t * ld_ids + j] - first;
-      slot = (e >= 0 && e < E) ? offsets[e] + atomicAdd(&fill[e], 1) : -1;
-      rows[t * k + j] = slot;
-    }
-    __syncthreads();
-    const int s = slot;
-    if (s >= 0) {
-      const bf16* src = x + t * ld_x;
-      bf16* dst = xp + s * H;
-      if (vec) {
-        for (int64_t c = threadIdx.x; c < H / 8; c += blockDim.x)
-          reinterpret_cast<uint4*>(dst)[c] = reinterpret_cast<const uint4*>(src)[c];
-      } else {
-        for (int64_t c = threadIdx.x; c < H; c += blockDim.x) dst[c] = src[c];
-      }
-    }
-    __syncthreads();  // slot is rewritten next iteration
+// Block per (token, slot) pair with a local expert: copies the token to its row.
+__global__ void permute_kernel(const bf16* x, int64_t ld_x, const int32_t* rows, int k, bf16* xp,
+                               int64_t H) {
+  const int i = blockIdx.x, t = i / k;
+  const int r = rows[i];
+  if (r < 0) return;
+  const bf16* src = x + t * ld_x;
+  bf16* dst = xp + static_cast<int64_t>(r) * H;
+  if ((ld_x % 8 == 0) && (H % 8 == 0)) {
+    for (int64_t c = threadIdx.x; c < H / 8; c += blockDim.x)
+      reinterpret_cast<uint4*>(dst)[c] = reinterpret_cast<const uint4*>(src)[c];
+  } else {
+    for (int64_t c = threadIdx.x; c < H; c += blockDim.x) dst[c] = src[c];
   }
 }
 
@@ -191,17 +190,10 @@ void moe_experts(Context& c, const ExpertParams& p) {
                  p.down.dtype == DType::kBF16 && p.out.dtype == DType::kBF16,
              "cuda moe_experts: bf16 tensors");
   DUET_CHECK(k <= 32 && p.gate_up.ld == H && p.down.ld == I, "cuda moe_experts: layout");
-  // counts, fill, offsets: [E] i32 each; rows: [T, k] i32.
-  int32_t* counts = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(3 * E + T * k));
-  int32_t* fill = counts + E;
-  int32_t* offsets = fill + E;
-  int32_t* rows = offsets + E;
-  DUET_CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * E * sizeof(int32_t), c.stream));
+  // counts: [E] i32 (read back for large batches); rows: [T, k] i32, each pair's permuted row.
+  int32_t* counts = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(E + T * k));
+  int32_t* rows = counts + E;
   const int first = static_cast<int>(p.first_expert);
-  count_kernel<<<static_cast<unsigned>(ceil_div(T * k, kThreads)), kThreads, 0, c.stream>>>(
-      p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
-      static_cast<int>(E), counts);
-  DUET_CUDA_LAUNCHED();
 
   auto zero_out = [&] {
     DUET_CUDA_CHECK(cudaMemset2DAsync(p.out.data, p.out.ld * 2, 0, H * 2, T, c.stream));
@@ -223,8 +215,12 @@ void moe_experts(Context& c, const ExpertParams& p) {
     batch = std::min(S, (S + N * (M - 1)) / M);
   } else {
     DUET_CHECK(!c.capturing, "cuda moe_experts: ", T,
-               " tokens need a count read-back, which a "
-               "graph cannot record");
+               " tokens need a count read-back, which a graph cannot record");
+    DUET_CUDA_CHECK(cudaMemsetAsync(counts, 0, E * sizeof(int32_t), c.stream));
+    count_kernel<<<static_cast<unsigned>(ceil_div(T * k, kThreads)), kThreads, 0, c.stream>>>(
+        p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
+        static_cast<int>(E), counts);
+    DUET_CUDA_LAUNCHED();
     int32_t* h = c.pinned(static_cast<size_t>(E));
     DUET_CUDA_CHECK(
         cudaMemcpyAsync(h, counts, E * sizeof(int32_t), cudaMemcpyDeviceToHost, c.stream));
@@ -257,12 +253,12 @@ void moe_experts(Context& c, const ExpertParams& p) {
   plan.M = static_cast<int>(M);
   plan.ptrs = static_cast<const void**>(c.workspace(
       kWsMoeRows, static_cast<size_t>(6 * std::max<int64_t>(batch, 1)) * sizeof(void*)));
-  plan_kernel<<<1, kPlanThreads, 3 * E * sizeof(int32_t), c.stream>>>(counts, static_cast<int>(E),
-                                                                      offsets, plan);
+  plan_kernel<<<1, kPlanThreads, 4 * E * sizeof(int32_t), c.stream>>>(
+      p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
+      static_cast<int>(E), rows, plan);
   DUET_CUDA_LAUNCHED();
-  permute_kernel<<<static_cast<unsigned>(T), kThreads, 0, c.stream>>>(
-      p.x.ptr<const bf16>(), p.x.ld, p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(k),
-      first, static_cast<int>(E), offsets, fill, rows, plan.xp, H);
+  permute_kernel<<<static_cast<unsigned>(T * k), kThreads, 0, c.stream>>>(
+      p.x.ptr<const bf16>(), p.x.ld, rows, static_cast<int>(k), plan.xp, H);
   DUET_CUDA_LAUNCHED();
 
   Tensor gu = Tensor::matrix(plan.gu, DType::kBF16, R, 2 * I);
