@@ -84,6 +84,38 @@ std::string fmt(const char* f, double a, double b = 0) {
   return buf;
 }
 
+// MlaParams with the DeepSeek MLA dims (qk 128 + 64, v 128, rank 512) and random q, cache and
+// kv_b: pos [T], q_start [S + 1], kv_len / decode [S], table [S, nb]; cache_rows rows of
+// cache. The host vectors must outlive the params (host_* point into them).
+MlaParams mla_params(Bench& b, int64_t H, const std::vector<int32_t>& pos,
+                     const std::vector<int32_t>& q_start, const std::vector<int32_t>& kv_len,
+                     const std::vector<int32_t>& decode, const std::vector<int32_t>& table,
+                     int64_t nb, int64_t cache_rows) {
+  const int64_t dn = 128, dr = 64, dv = 128, r = 512;
+  const int64_t T = static_cast<int64_t>(pos.size()), S = static_cast<int64_t>(kv_len.size());
+  MlaParams p;
+  p.q = b.random(T, H * (dn + dr));
+  p.positions = b.ints(pos, 1, T);
+  p.out = b.zeros(T, H * dv, DType::kBF16);
+  p.q_start = b.ints(q_start, 1, S + 1);
+  p.kv_len = b.ints(kv_len, 1, S);
+  p.decode = b.ints(decode, 1, S);
+  p.block_table = b.ints(table, S, nb);
+  p.num_seqs = S;
+  p.host_q_start = q_start.data();
+  p.host_kv_len = kv_len.data();
+  p.host_decode = decode.data();
+  p.cache = b.random(cache_rows, r + dr);
+  p.kv_b = b.random(H * (dn + dv), r, 0.05f);
+  p.heads = H;
+  p.nope_dim = dn;
+  p.rope_dim = dr;
+  p.v_dim = dv;
+  p.kv_rank = r;
+  p.scale = 0.0722f;
+  return p;
+}
+
 void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
   // (1) ceilings: 1 GiB device copy (read + write counted), 8192^3 bf16 GEMM.
   const size_t copy_bytes = size_t{1} << 30;
@@ -108,32 +140,13 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
   };
   for (const MlaShape sh : {MlaShape{64, 2048, 16}, MlaShape{64, 2048, 64}, MlaShape{1, 1024, 16},
                             MlaShape{32, 1024, 16}, MlaShape{128, 1024, 16}}) {
-    const int64_t B = sh.B, L = sh.L, H = sh.H, dn = 128, dr = 64, dv = 128, r = 512;
+    const int64_t B = sh.B, L = sh.L, H = sh.H, dr = 64, r = 512;
     const bool headline = L == 2048;
     const int64_t nb = L / kKvBlockSize;
     std::vector<int32_t> table(B * nb), q_start(B + 1), kv_len(B, L), decode(B, 1), pos(B, L - 1);
     std::iota(table.begin(), table.end(), 0);
     std::iota(q_start.begin(), q_start.end(), 0);
-    MlaParams p;
-    p.q = b.random(B, H * (dn + dr));
-    p.positions = b.ints(pos, 1, B);
-    p.out = b.zeros(B, H * dv, DType::kBF16);
-    p.q_start = b.ints(q_start, 1, B + 1);
-    p.kv_len = b.ints(kv_len, 1, B);
-    p.decode = b.ints(decode, 1, B);
-    p.block_table = b.ints(table, B, nb);
-    p.num_seqs = B;
-    p.host_q_start = q_start.data();
-    p.host_kv_len = kv_len.data();
-    p.host_decode = decode.data();
-    p.cache = b.random(B * L, r + dr);
-    p.kv_b = b.random(H * (dn + dv), r, 0.05f);
-    p.heads = H;
-    p.nope_dim = dn;
-    p.rope_dim = dr;
-    p.v_dim = dv;
-    p.kv_rank = r;
-    p.scale = 0.0722f;
+    const MlaParams p = mla_params(b, H, pos, q_start, kv_len, decode, table, nb, B * L);
     const double us = b.time_us([&] { b.be->mla_attention(p); }, 20);
     const double bytes = static_cast<double>(B * L * (r + dr) * 2);
     const std::string name =
@@ -216,32 +229,13 @@ int run() {
   if (!only || std::string(only) != "prefill") ceilings_decode_experts(b, rows);
   // (4) MLA prefill: 4 sequences x 4096 tokens, 16 heads, qk 192, v 128, causal.
   {
-    const int64_t S = 4, n = 4096, H = 16, dn = 128, dr = 64, dv = 128, r = 512, T = S * n;
+    const int64_t S = 4, n = 4096, H = 16, dn = 128, dr = 64, dv = 128, T = S * n;
     const int64_t nb = n / kKvBlockSize;
     std::vector<int32_t> table(S * nb), q_start(S + 1), kv_len(S, n), decode(S, 0), pos(T);
     std::iota(table.begin(), table.end(), 0);
     for (int64_t s = 0; s <= S; ++s) q_start[s] = static_cast<int32_t>(s * n);
     for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(t % n);
-    MlaParams p;
-    p.q = b.random(T, H * (dn + dr));
-    p.positions = b.ints(pos, 1, T);
-    p.out = b.zeros(T, H * dv, DType::kBF16);
-    p.q_start = b.ints(q_start, 1, S + 1);
-    p.kv_len = b.ints(kv_len, 1, S);
-    p.decode = b.ints(decode, 1, S);
-    p.block_table = b.ints(table, S, nb);
-    p.num_seqs = S;
-    p.host_q_start = q_start.data();
-    p.host_kv_len = kv_len.data();
-    p.host_decode = decode.data();
-    p.cache = b.random(T, r + dr);
-    p.kv_b = b.random(H * (dn + dv), r, 0.05f);
-    p.heads = H;
-    p.nope_dim = dn;
-    p.rope_dim = dr;
-    p.v_dim = dv;
-    p.kv_rank = r;
-    p.scale = 0.0722f;
+    const MlaParams p = mla_params(b, H, pos, q_start, kv_len, decode, table, nb, T);
     const double us = b.time_us([&] { b.be->mla_attention(p); });
     const double flops = S * H * (static_cast<double>(n) * n / 2) * 2 * (dn + dr + dv);
     rows.push_back({"mla prefill 4x4096 H16 (incl. kv_b up-projection)", us,

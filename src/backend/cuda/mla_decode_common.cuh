@@ -28,4 +28,45 @@ struct DecodeArgs {
   bf16* o_lat;      // [T, H, r]: written directly when splits == 1
 };
 
+// Online-softmax update of one query row for one key tile. The row's TPR consecutive lanes
+// each hold KPT scores v (already scaled, -inf past the row's keys) and their max mx; the
+// probabilities go to p (this lane's KPT bf16 values of the row's P tile), and the row's
+// running max, sum and the rescale factor of its output accumulators are updated.
+template <int KPT, int TPR>
+__device__ __forceinline__ void softmax_row_update(const float (&v)[KPT], float mx, bf16* p,
+                                                   int sub, float& m, float& l, float& alpha) {
+#pragma unroll
+  for (int off = 1; off < TPR; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  const float m_old = m;
+  const float m_new = fmaxf(m_old, mx);
+  float sum = 0.0f;
+#pragma unroll
+  for (int e = 0; e < KPT; e += 2) {
+    const float p0 = m_new == -INFINITY ? 0.0f : __expf(v[e] - m_new);
+    const float p1 = m_new == -INFINITY ? 0.0f : __expf(v[e + 1] - m_new);
+    sum += p0 + p1;
+    *reinterpret_cast<uint32_t*>(p + e) = pack_bf16(p0, p1);
+  }
+#pragma unroll
+  for (int off = 1; off < TPR; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+  __syncwarp();  // every lane of the row has read m before lane 0 rewrites it
+  if (sub == 0) {
+    alpha = m_new == -INFINITY ? 1.0f : __expf(m_old - m_new);
+    l = l * alpha + sum;
+    m = m_new;
+  }
+}
+
+// Two adjacent output columns of query row p (token t, head h), already normalised: straight to
+// o_lat (bf16) without KV splits, else into the split's partial output (f32).
+__device__ __forceinline__ void store_output_pair(const DecodeArgs& a, int64_t r, size_t part_row,
+                                                  int p, int t, int h, int col, float x0,
+                                                  float x1) {
+  if (a.splits == 1)
+    *reinterpret_cast<uint32_t*>(a.o_lat + (static_cast<int64_t>(t) * a.heads + h) * r + col) =
+        pack_bf16(x0, x1);
+  else
+    *reinterpret_cast<float2*>(a.part_o + (part_row + p) * r + col) = make_float2(x0, x1);
+}
+
 }  // namespace duet::cuda::mla

@@ -181,27 +181,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
         v[e] = j < limit ? x : -INFINITY;
         mx = fmaxf(mx, v[e]);
       }
-#pragma unroll
-      for (int off = 1; off < TPR; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      const float m_old = row_m[row];
-      const float m_new = fmaxf(m_old, mx);
-      float sum = 0.0f;
-#pragma unroll
-      for (int e = 0; e < KPT; e += 2) {
-        const float p0 = m_new == -INFINITY ? 0.0f : __expf(v[e] - m_new);
-        const float p1 = m_new == -INFINITY ? 0.0f : __expf(v[e + 1] - m_new);
-        sum += p0 + p1;
-        *reinterpret_cast<uint32_t*>(ps + row * PS + sub * KPT + e) = pack_bf16(p0, p1);
-      }
-#pragma unroll
-      for (int off = 1; off < TPR; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-      __syncwarp();  // every lane of the row has read row_m before lane 0 rewrites it
-      if (sub == 0) {
-        const float alpha = m_new == -INFINITY ? 1.0f : __expf(m_old - m_new);
-        row_alpha[row] = alpha;
-        row_l[row] = row_l[row] * alpha + sum;
-        row_m[row] = m_new;
-      }
+      softmax_row_update<KPT, TPR>(v, mx, ps + row * PS + sub * KPT, sub, row_m[row], row_l[row],
+                                   row_alpha[row]);
     }
     __syncthreads();
 
@@ -264,12 +245,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
 #pragma unroll
         for (int n = 0; n < 2; ++n) {
           const int col = pair * 16 + n * 8 + 2 * t4;
-          const float x0 = o[m][i][n][2 * half] * inv, x1 = o[m][i][n][2 * half + 1] * inv;
-          if (a.splits == 1)
-            *reinterpret_cast<uint32_t*>(a.o_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r +
-                                         col) = pack_bf16(x0, x1);
-          else
-            *reinterpret_cast<float2*>(a.part_o + (part_row + p) * a.r + col) = make_float2(x0, x1);
+          store_output_pair(a, a.r, part_row, p, t, h, col, o[m][i][n][2 * half] * inv,
+                            o[m][i][n][2 * half + 1] * inv);
         }
       }
     }

@@ -42,9 +42,6 @@ class OpProfile {
 // RAII bracket around one op; a no-op when the profile is off.
 class OpScope {
  public:
-  OpScope(OpProfile* p, const char* name, int64_t rows) : p_(p), name_(name), rows_(rows) {
-    if (p_) p_->begin();
-  }
   OpScope(OpProfile* p, std::string name, int64_t rows)
       : p_(p), name_(std::move(name)), rows_(rows) {
     if (p_) p_->begin();
