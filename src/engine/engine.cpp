@@ -232,9 +232,10 @@ class EngineImpl final : public Engine {
       bool host = true;
       if (it != requests_.end()) {
         const SamplingParams& p = it->second->params;
-        spec = it->second->sampler->next_spec();
         host = p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f ||
                p.presence_penalty != 0.0f || p.logprobs >= 0;
+        // A host row's backend token is dropped: let the backend take the cheap greedy path.
+        if (!host) spec = it->second->sampler->next_spec();
       }
       batch.sample.push_back(spec);
       batch.logits_to_host.push_back(host ? 1 : 0);

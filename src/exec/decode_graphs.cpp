@@ -98,6 +98,8 @@ void DecodeGraphs::record(Entry& e, MicroBatch& mb) {
     model_.layers(mb, cache_);
     model_.lm_head(mb);
   } catch (const std::exception& ex) {
+    // End the broken recording so the stream takes work again; its own error (the recording
+    // was invalidated) says nothing beyond ex, which is reported below.
     try {
       be.end_capture();
     } catch (const std::exception&) {
