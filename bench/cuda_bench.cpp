@@ -185,7 +185,7 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
     // m > 0: m tokens per expert, experts dealt round robin; m < 0: a decode batch of -m
     // tokens, each with k distinct random experts (as a router picks them).
     std::mt19937 rng(5);
-    for (int64_t m : {1, 16, 64, 512, -32, -128}) {
+    for (int64_t m : {1, 16, 64, 512, -1, -4, -32, -128}) {
       const int64_t T = m > 0 ? m * E / k : -m;
       std::vector<int32_t> ids(T * k);
       std::vector<float> wv(T * k, 0.1f);
@@ -206,6 +206,13 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
       p.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
       p.out = b.zeros(T, H, DType::kBF16);
       const double us = b.time_us([&] { b.be->moe_experts(p); });
+      // Up to 128 tokens: the cuBLAS pointer-array chunk path too, same data, for comparison.
+      double chunk_us = 0;
+      if (T <= 128) {
+        cuda_moe_force_chunks(*b.be, true);
+        chunk_us = b.time_us([&] { b.be->moe_experts(p); });
+        cuda_moe_force_chunks(*b.be, false);
+      }
       const std::set<int32_t> distinct(ids.begin(), ids.end());
       const int64_t touched = static_cast<int64_t>(distinct.size());
       const double wbytes = static_cast<double>(touched) * 3 * I * H * 2;
@@ -217,6 +224,9 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
                                            " experts)";
       rows.push_back(
           {name, us, fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
+      if (chunk_us > 0)
+        rows.push_back({name + ", cuBLAS chunks", chunk_us,
+                        fmt("%.0f GB/s weights", wbytes / chunk_us / 1e3)});
     }
   }
 }

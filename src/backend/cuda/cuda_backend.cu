@@ -282,6 +282,10 @@ MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p,
   return t;
 }
 
+void cuda_moe_force_chunks(Backend& be, bool on) {
+  dynamic_cast<CudaBackend&>(be).context().moe_force_chunks = on;
+}
+
 bool cuda_device_available() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {

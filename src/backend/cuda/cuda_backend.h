@@ -21,5 +21,8 @@ struct MlaDecodePhaseTimes {
 };
 MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p, int iters,
                                                 bool generic_kernel = false, int variant = 0);
+// cuda_bench only: decode-sized MoE batches take the cuBLAS pointer-array chunk path instead of
+// the grouped GEMM kernel while `on`, for a same-run comparison.
+void cuda_moe_force_chunks(Backend& be, bool on);
 
 }  // namespace duet

@@ -106,6 +106,7 @@ struct Context {
   cudaEvent_t* mla_phase_events = nullptr;
   bool mla_force_generic = false;  // cuda_bench only: the generic decode kernel, for comparison
   int mla_variant = 0;  // cuda_bench only: alternative fast-kernel shapes (mla_decode.cu)
+  bool moe_force_chunks = false;  // cuda_bench only: the pointer-array chunk path (moe_experts.cu)
   // Pinned host staging for small host-to-device uploads (sampling specs), so the copy is a
   // real async DMA; `upload_done` is recorded after each copy and waited for before the
   // staging buffer is rewritten (in a step loop that has long happened).
@@ -153,6 +154,26 @@ bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
                          const void* const* w, int64_t ldw, const void* const* x, void* const* y,
                          int64_t glu_offset = 0);
+// grouped_gemm.cu: for every expert e < E at once, rows y[first[e] + i] = x[src(first[e] + i)]
+// w[e]^T, i < count[e], with first and count read from device memory (nothing comes back to the
+// host). glu_offset > 0: SwiGLU of a gate_up weight as in skinny_gemm_batched.
+struct GroupedGemm {
+  const bf16* x;            // [*, K] row-major, row stride ldx
+  int64_t ldx;
+  const int32_t* row_src;   // [rows] x row of each grouped row; nullptr: the grouped row itself
+  const bf16* w;            // expert e: [N (+ glu_offset), K] at w + e * w_stride, row stride ldw
+  int64_t w_stride, ldw;
+  const int32_t* expert_first;  // [E]
+  const int32_t* expert_count;  // [E]
+  int E;
+  bf16* y;                  // [rows, N], row stride ldy
+  int64_t ldy;
+  int64_t N, K, glu_offset;
+};
+// Whether the kernel takes this shape and alignment (16-byte rows, an even N); grouped_gemm
+// refuses the rest.
+bool grouped_gemm_fits(const GroupedGemm& g);
+void grouped_gemm(Context& c, const GroupedGemm& g);
 // rope_cache.cu
 void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopeParams& rope,
             int64_t heads, int64_t nope_dim);

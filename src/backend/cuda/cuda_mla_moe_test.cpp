@@ -212,10 +212,10 @@ TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
   Tensor gus = Tensor::stacked(gud.data, DType::kBF16, E, 2 * I, H);
   Tensor dns = Tensor::stacked(dnd.data, DType::kBF16, E, H, I);
   std::mt19937 rng(22);
-  // T <= 128 takes the no-sync path (up to 8 rows the skinny kernel; several chunks per expert
-  // at 128, most for the skewed expert); 200 the counted padded path; skewed 200 the packed
-  // path.
-  for (int64_t T : {0, 1, 2, 5, 64, 128, -128, 200, -200}) {
+  // T <= 128 takes the grouped GEMM kernel (the skewed expert: 36+ rows at 40, two passes at
+  // 128) and, forced, the pointer-array chunk path (the skinny kernel up to 2 rows per chunk;
+  // several chunks per expert at 128); 200 the counted padded path; skewed 200 the packed path.
+  for (int64_t T : {0, 1, 2, 5, 64, -40, 128, -128, 200, -200}) {
     const bool skewed = T < 0;
     T = std::abs(T);
     SCOPED_TRACE("T " + std::to_string(T) + (skewed ? " skewed" : ""));
@@ -251,6 +251,12 @@ TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
     p.out = empty(T, H);
     be->moe_experts(p);
     expect_close(download(p.out), ref, 2e-2f, "moe_experts");
+    if (T > 0 && T <= 128) {
+      cuda_moe_force_chunks(*be, true);
+      be->moe_experts(p);
+      cuda_moe_force_chunks(*be, false);
+      expect_close(download(p.out), ref, 2e-2f, "moe_experts, pointer-array chunks");
+    }
   }
 }
 

@@ -38,6 +38,9 @@ struct Plan {
   int64_t H, I;
   const void** ptrs;  // 6 arrays of `batch` pointers: W1, X, GU, W2, ACT, Y
   int batch, M;       // M = 0: packed rows (prefix offsets)
+  // Grouped GEMM (packed rows, or null): each expert's first row and count, [E] each, and the
+  // token of every row, [T k], so the first GEMM reads x in place of a permuted copy.
+  int32_t *expert_first, *expert_count, *row_token;
 };
 
 // One block plans the whole op: counts each local expert's tokens (shared-memory atomics),
@@ -84,6 +87,13 @@ __global__ void __launch_bounds__(kPlanThreads)
   for (int i = threadIdx.x; i < entries; i += blockDim.x) {
     const int e = ids[(i / k) * ld_ids + i % k] - first;
     rows[i] = e >= 0 && e < E ? first_row[e] + atomicAdd(&fill[e], 1) : -1;
+    if (p.row_token && rows[i] >= 0) p.row_token[rows[i]] = i / k;
+  }
+  if (p.expert_first) {
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+      p.expert_first[e] = first_row[e];
+      p.expert_count[e] = n[e];
+    }
   }
   if (!p.M) return;
   const void** w1 = p.ptrs;
@@ -190,10 +200,57 @@ void moe_experts(Context& c, const ExpertParams& p) {
                  p.down.dtype == DType::kBF16 && p.out.dtype == DType::kBF16,
              "cuda moe_experts: bf16 tensors");
   DUET_CHECK(k <= 32 && p.gate_up.ld == H && p.down.ld == I, "cuda moe_experts: layout");
-  // counts: [E] i32 (read back for large batches); rows: [T, k] i32, each pair's permuted row.
-  int32_t* counts = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(E + T * k));
+  const int64_t S = T * k;  // (token, slot) pairs
+  // [E] first rows, [E] counts (read back for large batches), [S] each pair's row, [S] each
+  // row's token.
+  int32_t* expert_first = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(2 * E + 2 * S));
+  int32_t* counts = expert_first + E;
   int32_t* rows = counts + E;
+  int32_t* row_token = rows + S;
   const int first = static_cast<int>(p.first_expert);
+  Plan plan{};
+  plan.gate_up = p.gate_up.ptr<const bf16>();
+  plan.s1 = p.gate_up.batch_stride;
+  plan.down = p.down.ptr<const bf16>();
+  plan.s2 = p.down.batch_stride;
+  plan.H = H;
+  plan.I = I;
+  auto launch_plan = [&](int64_t batch) {
+    plan.ptrs = static_cast<const void**>(c.workspace(
+        kWsMoeRows, static_cast<size_t>(6 * std::max<int64_t>(batch, 1)) * sizeof(void*)));
+    plan_kernel<<<1, kPlanThreads, 4 * E * sizeof(int32_t), c.stream>>>(
+        p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
+        static_cast<int>(E), rows, plan);
+    DUET_CUDA_LAUNCHED();
+  };
+  auto combine = [&] {
+    combine_kernel<<<dim3(static_cast<unsigned>(T),
+                          static_cast<unsigned>(ceil_div(H, kCombineCols))),
+                     kThreads, 0, c.stream>>>(
+        p.ids.ptr<const int32_t>(), p.ids.ld, p.weights.ptr<const float>(), p.weights.ld, rows,
+        static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld);
+    DUET_CUDA_LAUNCHED();
+  };
+
+  // Decode-sized batches: the grouped GEMM kernel over packed rows, every expert's row range
+  // read on the device, so no host read and no padding (and graphs can record the op).
+  if (T <= kNoSyncTokens && !c.moe_force_chunks) {
+    plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]
+    plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
+    GroupedGemm up{p.x.ptr<const bf16>(), p.x.ld, row_token, plan.gate_up, plan.s1, H,
+                   expert_first, counts, static_cast<int>(E), plan.act, I, I, H, I};
+    GroupedGemm down{plan.act, I, nullptr, plan.down, plan.s2, I, expert_first, counts,
+                     static_cast<int>(E), plan.y, H, H, I, 0};
+    if (grouped_gemm_fits(up) && grouped_gemm_fits(down)) {
+      plan.expert_first = expert_first;
+      plan.expert_count = counts;
+      plan.row_token = row_token;
+      launch_plan(0);
+      grouped_gemm(c, up);
+      grouped_gemm(c, down);
+      return combine();
+    }
+  }
 
   auto zero_out = [&] {
     DUET_CUDA_CHECK(cudaMemset2DAsync(p.out.data, p.out.ld * 2, 0, H * 2, T, c.stream));
@@ -201,14 +258,12 @@ void moe_experts(Context& c, const ExpertParams& p) {
   int64_t M, batch;
   std::vector<int32_t> host_counts;
   if (T <= kNoSyncTokens) {
-    // Chunks of M rows, M about the mean tokens per expert (a power of two in [16, 64], at most
-    // T): an expert with n tokens takes ceil(n / M) chunks, and with S = T k selections over at
-    // most N = min(E, S) non-empty experts there are at most (S + N (M - 1)) / M of them. Each
-    // unused entry re-reads an expert from L2, which is why this stops at the largest graph
-    // bucket: measured on H100 (Moonlight experts), M = T at T 128 made decode steps 7% slower
-    // (all 128 rows computed for every expert), and chunks at T 170 cost 590 us against 468 us
-    // for the exact plan after a read-back.
-    const int64_t S = T * k, N = std::min(E, S);
+    // Chunks of M rows (shapes the grouped kernel does not take, and cuda_bench's comparison),
+    // M about the mean tokens per expert (a power of two in [16, 64], at most T): an expert with
+    // n tokens takes ceil(n / M) chunks, and with S = T k selections over at most N = min(E, S)
+    // non-empty experts there are at most (S + N (M - 1)) / M of them. Each unused entry
+    // re-reads an expert from L2.
+    const int64_t N = std::min(E, S);
     M = 16;
     while (M < 64 && M * E < S) M *= 2;
     M = std::min(M, T);
@@ -217,7 +272,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
     DUET_CHECK(!c.capturing, "cuda moe_experts: ", T,
                " tokens need a count read-back, which a graph cannot record");
     DUET_CUDA_CHECK(cudaMemsetAsync(counts, 0, E * sizeof(int32_t), c.stream));
-    count_kernel<<<static_cast<unsigned>(ceil_div(T * k, kThreads)), kThreads, 0, c.stream>>>(
+    count_kernel<<<static_cast<unsigned>(ceil_div(S, kThreads)), kThreads, 0, c.stream>>>(
         p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
         static_cast<int>(E), counts);
     DUET_CUDA_LAUNCHED();
@@ -237,27 +292,15 @@ void moe_experts(Context& c, const ExpertParams& p) {
     M = nonempty * max_count <= 2 * total ? max_count : 0;  // 0: packed, one GEMM per expert
   }
   if (batch == 0) return zero_out();
-  const int64_t R = M ? batch * M : T * k;  // rows of the permuted buffers
-  Plan plan;
-  plan.gate_up = p.gate_up.ptr<const bf16>();
-  plan.s1 = p.gate_up.batch_stride;
-  plan.down = p.down.ptr<const bf16>();
-  plan.s2 = p.down.batch_stride;
+  const int64_t R = M ? batch * M : S;  // rows of the permuted buffers
   plan.xp = c.workspace_as<bf16>(kWsMoeX, static_cast<size_t>(R * H));           // [R, H]
   plan.gu = c.workspace_as<bf16>(kWsMoeHidden, static_cast<size_t>(R * 2 * I));  // [R, 2I]
   plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(R * I));        // [R, I]
   plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(R * H));            // [R, H]
-  plan.H = H;
-  plan.I = I;
   plan.batch = static_cast<int>(M ? batch : 0);
   plan.M = static_cast<int>(M);
-  plan.ptrs = static_cast<const void**>(c.workspace(
-      kWsMoeRows, static_cast<size_t>(6 * std::max<int64_t>(batch, 1)) * sizeof(void*)));
-  plan_kernel<<<1, kPlanThreads, 4 * E * sizeof(int32_t), c.stream>>>(
-      p.ids.ptr<const int32_t>(), p.ids.ld, static_cast<int>(T), static_cast<int>(k), first,
-      static_cast<int>(E), rows, plan);
-  DUET_CUDA_LAUNCHED();
-  permute_kernel<<<static_cast<unsigned>(T * k), kThreads, 0, c.stream>>>(
+  launch_plan(batch);
+  permute_kernel<<<static_cast<unsigned>(S), kThreads, 0, c.stream>>>(
       p.x.ptr<const bf16>(), p.x.ld, rows, static_cast<int>(k), plan.xp, H);
   DUET_CUDA_LAUNCHED();
 
@@ -293,11 +336,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
       off += n;
     }
   }
-  combine_kernel<<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(ceil_div(H, kCombineCols))),
-                   kThreads, 0, c.stream>>>(
-      p.ids.ptr<const int32_t>(), p.ids.ld, p.weights.ptr<const float>(), p.weights.ld, rows,
-      static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld);
-  DUET_CUDA_LAUNCHED();
+  combine();
 }
 
 }  // namespace duet::cuda
