@@ -178,7 +178,11 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
                         fmt("%.1f + %.1f us", t.absorb_us, t.project_us)});
     }
   }
-  // (3) Moonlight routed experts (E 64, H 2048, I 1408, top-6) at 16, 64, 512 tokens/expert.
+}
+
+// (3) Moonlight routed experts (E 64, H 2048, I 1408, top-6) at 16, 64, 512 tokens/expert and
+// decode batches; only_m != 0: that row alone.
+void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
   {
     const int64_t E = 64, H = 2048, I = 1408, k = 6;
     Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
@@ -186,6 +190,7 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
     // tokens, each with k distinct random experts (as a router picks them).
     std::mt19937 rng(5);
     for (int64_t m : {1, 16, 64, 512, -1, -4, -32, -128}) {
+      if (only_m != 0 && m != only_m) continue;
       const int64_t T = m > 0 ? m * E / k : -m;
       std::vector<int32_t> ids(T * k);
       std::vector<float> wv(T * k, 0.1f);
@@ -206,12 +211,17 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
       p.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
       p.out = b.zeros(T, H, DType::kBF16);
       const double us = b.time_us([&] { b.be->moe_experts(p); });
-      // Up to 128 tokens: the cuBLAS pointer-array chunk path too, same data, for comparison.
-      double chunk_us = 0;
-      if (T <= 128) {
-        cuda_moe_force_chunks(*b.be, true);
-        chunk_us = b.time_us([&] { b.be->moe_experts(p); });
-        cuda_moe_force_chunks(*b.be, false);
+      // The same data through the other paths, for comparison: up to 128 tokens the cuBLAS
+      // pointer-array chunks, above the grouped kernel; DUET_BENCH_MOE_VARIANTS=n also the
+      // grouped kernel's alternative tiles 1..n.
+      std::vector<std::pair<int, double>> alt;
+      const char* variants = std::getenv("DUET_BENCH_MOE_VARIANTS");
+      const int n_variants = variants ? std::atoi(variants) : 0;
+      for (int path = T <= 128 ? -1 : -2; path <= n_variants; ++path) {
+        if (path == 0 || (path == -2 && T <= 128) || (path == -1 && T > 128)) continue;
+        cuda_moe_experts_path(*b.be, path);
+        alt.emplace_back(path, b.time_us([&] { b.be->moe_experts(p); }));
+        cuda_moe_experts_path(*b.be, 0);
       }
       const std::set<int32_t> distinct(ids.begin(), ids.end());
       const int64_t touched = static_cast<int64_t>(distinct.size());
@@ -224,19 +234,30 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
                                            " experts)";
       rows.push_back(
           {name, us, fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
-      if (chunk_us > 0)
-        rows.push_back({name + ", cuBLAS chunks", chunk_us,
-                        fmt("%.0f GB/s weights", wbytes / chunk_us / 1e3)});
+      for (const auto& [path, t] : alt)
+        rows.push_back({name + (path == -1   ? ", cuBLAS chunks"
+                                : path == -2 ? ", grouped kernel"
+                                             : ", variant " + std::to_string(path)),
+                        t, fmt("%.0f GB/s weights", wbytes / t / 1e3)});
     }
   }
 }
 
-// DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone.
+// DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone;
+// DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens).
 int run() {
   Bench b;
   std::vector<Row> rows;
-  const char* only = std::getenv("DUET_BENCH_ONLY");
-  if (!only || std::string(only) != "prefill") ceilings_decode_experts(b, rows);
+  const std::string only = std::getenv("DUET_BENCH_ONLY") ? std::getenv("DUET_BENCH_ONLY") : "";
+  if (only.rfind("moe:", 0) == 0) {
+    moe_experts_rows(b, rows, std::stoll(only.substr(4)));
+    print(rows);
+    return 0;
+  }
+  if (only != "prefill") {
+    ceilings_decode_experts(b, rows);
+    moe_experts_rows(b, rows, 0);
+  }
   // (4) MLA prefill: 4 sequences x 4096 tokens, 16 heads, qk 192, v 128, causal.
   {
     const int64_t S = 4, n = 4096, H = 16, dn = 128, dr = 64, dv = 128, T = S * n;

@@ -282,8 +282,9 @@ MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p,
   return t;
 }
 
-void cuda_moe_force_chunks(Backend& be, bool on) {
-  dynamic_cast<CudaBackend&>(be).context().moe_force_chunks = on;
+void cuda_moe_experts_path(Backend& be, int path) {
+  cuda::Context& c = dynamic_cast<CudaBackend&>(be).context();
+  c.moe_path = path;
 }
 
 bool cuda_device_available() {

@@ -106,7 +106,8 @@ struct Context {
   cudaEvent_t* mla_phase_events = nullptr;
   bool mla_force_generic = false;  // cuda_bench only: the generic decode kernel, for comparison
   int mla_variant = 0;  // cuda_bench only: alternative fast-kernel shapes (mla_decode.cu)
-  bool moe_force_chunks = false;  // cuda_bench only: the pointer-array chunk path (moe_experts.cu)
+  // cuda_bench and tests only: how moe_experts runs (cuda_moe_experts_path in cuda_backend.h).
+  int moe_path = 0;
   // Pinned host staging for small host-to-device uploads (sampling specs), so the copy is a
   // real async DMA; `upload_done` is recorded after each copy and waited for before the
   // staging buffer is rewritten (in a step loop that has long happened).
@@ -158,15 +159,15 @@ bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t
 // w[e]^T, i < count[e], with first and count read from device memory (nothing comes back to the
 // host). glu_offset > 0: SwiGLU of a gate_up weight as in skinny_gemm_batched.
 struct GroupedGemm {
-  const bf16* x;            // [*, K] row-major, row stride ldx
+  const bf16* x;  // [*, K] row-major, row stride ldx
   int64_t ldx;
-  const int32_t* row_src;   // [rows] x row of each grouped row; nullptr: the grouped row itself
-  const bf16* w;            // expert e: [N (+ glu_offset), K] at w + e * w_stride, row stride ldw
+  const int32_t* row_src;  // [rows] x row of each grouped row; nullptr: the grouped row itself
+  const bf16* w;           // expert e: [N (+ glu_offset), K] at w + e * w_stride, row stride ldw
   int64_t w_stride, ldw;
   const int32_t* expert_first;  // [E]
   const int32_t* expert_count;  // [E]
   int E;
-  bf16* y;                  // [rows, N], row stride ldy
+  bf16* y;  // [rows, N], row stride ldy
   int64_t ldy;
   int64_t N, K, glu_offset;
 };

@@ -149,7 +149,10 @@ TEST_F(CudaMla, FastKernelOneSplitManySequences) {
   run(m, 20);
 }
 
-class CudaMoe : public CudaOps {};
+class CudaMoe : public CudaOps {
+ protected:
+  void experts_match_cpu(int64_t H, int64_t I);
+};
 
 TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
   struct Case {
@@ -205,8 +208,19 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
   }
 }
 
+// Up to 128 tokens every path runs on the same data: the default, the pointer-array chunks (-1)
+// and the grouped kernel's alternative tiles (1..kMoePaths; bulk-copy tiles need K a multiple
+// of 64 or 128, which the second shape gives both GEMMs).
+constexpr int kMoePaths = 4;
+
 TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
-  const int64_t E = 8, first = 4, H = 64, I = 48, k = 3;
+  for (const auto& [H, I] : {std::pair<int64_t, int64_t>{64, 48}, {128, 256}})
+    experts_match_cpu(H, I);
+}
+
+void CudaMoe::experts_match_cpu(int64_t H, int64_t I) {
+  SCOPED_TRACE("H " + std::to_string(H) + " I " + std::to_string(I));
+  const int64_t E = 8, first = 4, k = 3;
   auto gu = randn(E * 2 * I * H, 20, 0.1f), dn = randn(E * H * I, 21, 0.1f);
   Tensor gud = upload(gu, E * 2 * I, H), dnd = upload(dn, E * H, I);
   Tensor gus = Tensor::stacked(gud.data, DType::kBF16, E, 2 * I, H);
@@ -251,11 +265,13 @@ TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
     p.out = empty(T, H);
     be->moe_experts(p);
     expect_close(download(p.out), ref, 2e-2f, "moe_experts");
-    if (T > 0 && T <= 128) {
-      cuda_moe_force_chunks(*be, true);
+    for (int path = T <= 128 ? -1 : -2; T > 0 && path <= kMoePaths; ++path) {
+      if (path == 0 || (T > 128 && path > -2)) continue;
+      cuda_moe_experts_path(*be, path);
+      be->fill_zero(p.out);
       be->moe_experts(p);
-      cuda_moe_force_chunks(*be, false);
-      expect_close(download(p.out), ref, 2e-2f, "moe_experts, pointer-array chunks");
+      cuda_moe_experts_path(*be, 0);
+      expect_close(download(p.out), ref, 2e-2f, "moe_experts, path " + std::to_string(path));
     }
   }
 }

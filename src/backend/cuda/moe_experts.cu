@@ -1,16 +1,22 @@
 // Routed experts: one block plans (counts tokens per local expert, gives the non-empty experts
-// row ranges of a permuted buffer in ascending id and every (token, slot) pair its row), the
-// tokens are copied to their rows, gate_up GEMM, SwiGLU, down GEMM, then per token the weighted
-// sum of its experts' rows in ascending expert id (as the CPU op).
+// row ranges of a buffer in ascending id and every (token, slot) pair its row), gate_up GEMM with
+// SwiGLU, down GEMM, then per token the weighted sum of its experts' rows in ascending expert id
+// (as the CPU op).
 //
-// GEMMs: pointer-array batched (the skinny kernel for up to 2 rows, else cuBLAS) over chunks of
-// at most M rows, each chunk one expert's tokens. Decode-sized batches (T <= kNoSyncTokens, the
-// largest decode-graph bucket) need no host read, so a step never waits for the device
-// mid-layer and the op can be recorded in a CUDA graph: the number of chunks has a bound known
-// up front, and batch entries past the real chunks repeat the last expert over rows nothing
-// reads. Larger batches read the counts back (one sync per MoE layer) and use M = max count, or
-// one GEMM per expert over packed rows when padding would double the work.
+// Three ways to run the GEMMs, by size:
+// - Up to a mean of 64 rows per expert (decode batches, small prefills): the grouped GEMM kernel
+//   (grouped_gemm.cu) over packed rows, reading each expert's row range on the device and x
+//   through the row map. No host read, so a step never waits for the device mid-layer and the op
+//   can be recorded in a CUDA graph.
+// - Up to 2 tokens, and for shapes the grouped kernel does not take up to kNoSyncTokens:
+//   pointer-array batches (the skinny kernel for up to 2 rows, else cuBLAS) over chunks of at
+//   most M rows, each chunk one expert's tokens, copied to their rows first. The number of chunks
+//   has a bound known up front; batch entries past the real chunks repeat the last expert over
+//   rows nothing reads.
+// - Larger batches read the counts back (one sync per MoE layer) and use cuBLAS with M = max
+//   count, or one GEMM per expert over packed rows when padding would double the work.
 #include <algorithm>
+#include <climits>
 #include <vector>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -19,6 +25,8 @@ namespace duet::cuda {
 namespace {
 
 constexpr int64_t kNoSyncTokens = 128;
+constexpr int64_t kSkinnyTokens = 2;
+constexpr int64_t kGroupedRowsPerExpert = 64;
 constexpr int kThreads = 256;
 
 __global__ void count_kernel(const int32_t* ids, int64_t ld, int T, int k, int first, int E,
@@ -137,45 +145,71 @@ __global__ void permute_kernel(const bf16* x, int64_t ld_x, const int32_t* rows,
 }
 
 // out[t] = sum over j in ascending expert id of w[t, j] * y[rows[t, j]], fp32 accumulation.
-// Block (t, column chunk): the token's (row, weight) pairs are sorted into shared memory once,
-// then each column sums them with the loads unrolled (one block per token walking all columns
-// took ~26 us at one token: measured with ncu on H100).
-constexpr int kCombineCols = 512;
+// Block per (token, 2048 columns): the first k threads each load one of the token's pairs and
+// put it at its rank (ascending id, ties by slot; pairs of experts not held here last), so the
+// sort costs one round of loads; then each thread sums 8 columns over the pairs with 16-byte
+// loads in flight. A single thread sorting with repeated global reads took ~10 us per call
+// (ncu, H100), a fixed cost in every MoE layer.
+constexpr int kCombineThreads = 256;
+constexpr int kCombineCols = 8 * kCombineThreads;
 
-__global__ void combine_kernel(const int32_t* ids, int64_t ld_ids, const float* w, int64_t ld_w,
-                               const int32_t* rows, int k, const bf16* y, int64_t H, bf16* out,
-                               int64_t ld_out) {
-  __shared__ int sorted_row[32];
+__global__ void __launch_bounds__(kCombineThreads)
+    combine_kernel(const int32_t* ids, int64_t ld_ids, const float* w, int64_t ld_w,
+                   const int32_t* rows, int k, const bf16* y, int64_t H, bf16* out, int64_t ld_out,
+                   bool vec) {
+  __shared__ int key[32], sorted_row[32];
   __shared__ float sorted_w[32];
-  __shared__ int used;
-  const int t = blockIdx.x;
-  if (threadIdx.x == 0) {
-    int order[32];
-    for (int j = 0; j < k; ++j) order[j] = j;
-    for (int i = 1; i < k; ++i)  // insertion sort by expert id (k <= 32)
-      for (int j = i; j > 0 && ids[t * ld_ids + order[j]] < ids[t * ld_ids + order[j - 1]]; --j) {
-        const int tmp = order[j];
-        order[j] = order[j - 1];
-        order[j - 1] = tmp;
-      }
-    int n = 0;
-    for (int i = 0; i < k; ++i) {
-      const int r = rows[t * k + order[i]];
-      if (r < 0) continue;  // not a local expert
-      sorted_row[n] = r;
-      sorted_w[n++] = w[t * ld_w + order[i]];
-    }
-    used = n;
+  const int t = blockIdx.x, j = threadIdx.x;
+  int r = -1;
+  float wt = 0.0f;
+  if (j < k) {
+    r = rows[t * k + j];
+    wt = w[t * ld_w + j];
+    key[j] = r >= 0 ? ids[t * ld_ids + j] : INT_MAX;
+  }
+  const int used = __syncthreads_count(j < k && r >= 0);
+  if (j < k && r >= 0) {
+    int rank = 0;
+    for (int i = 0; i < k; ++i) rank += key[i] < key[j] || (key[i] == key[j] && i < j);
+    sorted_row[rank] = r;
+    sorted_w[rank] = wt;
   }
   __syncthreads();
   const int64_t c0 = static_cast<int64_t>(blockIdx.y) * kCombineCols;
-  const int64_t c1 = c0 + kCombineCols < H ? c0 + kCombineCols : H;
-  for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) {
-    float acc = 0.0f;
-#pragma unroll 8
-    for (int i = 0; i < used; ++i)
-      acc = fmaf(sorted_w[i], __bfloat162float(y[sorted_row[i] * H + c]), acc);
-    out[t * ld_out + c] = __float2bfloat16_rn(acc);
+  if (vec) {
+    const int64_t c = c0 + 8 * j;
+    if (c >= H) return;
+    float acc[8] = {};
+    for (int i0 = 0; i0 < used; i0 += 8) {
+      uint4 v[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+        if (i0 + u < used) v[u] = *reinterpret_cast<const uint4*>(y + sorted_row[i0 + u] * H + c);
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        if (i0 + u >= used) break;
+        const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&v[u]);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const float2 f = __bfloat1622float2(p[q]);
+          acc[2 * q] = fmaf(sorted_w[i0 + u], f.x, acc[2 * q]);
+          acc[2 * q + 1] = fmaf(sorted_w[i0 + u], f.y, acc[2 * q + 1]);
+        }
+      }
+    }
+    uint4 o;
+    __nv_bfloat162* op = reinterpret_cast<__nv_bfloat162*>(&o);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) op[q] = __floats2bfloat162_rn(acc[2 * q], acc[2 * q + 1]);
+    *reinterpret_cast<uint4*>(out + t * ld_out + c) = o;
+  } else {
+    const int64_t c1 = c0 + kCombineCols < H ? c0 + kCombineCols : H;
+    for (int64_t c = c0 + j; c < c1; c += kCombineThreads) {
+      float acc = 0.0f;
+      for (int i = 0; i < used; ++i)
+        acc = fmaf(sorted_w[i], __bfloat162float(y[sorted_row[i] * H + c]), acc);
+      out[t * ld_out + c] = __float2bfloat16_rn(acc);
+    }
   }
 }
 
@@ -224,23 +258,45 @@ void moe_experts(Context& c, const ExpertParams& p) {
     DUET_CUDA_LAUNCHED();
   };
   auto combine = [&] {
+    const bool vec = H % 8 == 0 && p.out.ld % 8 == 0 &&
+                     reinterpret_cast<uintptr_t>(p.out.data) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(plan.y) % 16 == 0;
     combine_kernel<<<dim3(static_cast<unsigned>(T),
                           static_cast<unsigned>(ceil_div(H, kCombineCols))),
-                     kThreads, 0, c.stream>>>(
+                     kCombineThreads, 0, c.stream>>>(
         p.ids.ptr<const int32_t>(), p.ids.ld, p.weights.ptr<const float>(), p.weights.ld, rows,
-        static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld);
+        static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld, vec);
     DUET_CUDA_LAUNCHED();
   };
 
-  // Decode-sized batches: the grouped GEMM kernel over packed rows, every expert's row range
-  // read on the device, so no host read and no padding (and graphs can record the op).
-  if (T <= kNoSyncTokens && !c.moe_force_chunks) {
+  // The grouped GEMM kernel over packed rows, every expert's row range read on the device, so
+  // no host read and no padding (and graphs can record the op). Used up to a mean of 64 rows
+  // per expert (one pass of the kernel's row tile); beyond, its re-streamed weight tiles lose
+  // to cuBLAS (H100, Moonlight experts: 450 against 508 us at 64 rows per expert, 3464 against
+  // 1157 us at 512). Up to 2 tokens the skinny kernel over 1-2 row chunks streams as fast or
+  // faster (52-57 against 59-63 us at 1 token).
+  const bool grouped = c.moe_path == -2 || c.moe_path > 0 ||
+                       (c.moe_path == 0 && T > kSkinnyTokens && S <= kGroupedRowsPerExpert * E);
+  if (grouped) {
     plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]
     plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
-    GroupedGemm up{p.x.ptr<const bf16>(), p.x.ld, row_token, plan.gate_up, plan.s1, H,
-                   expert_first, counts, static_cast<int>(E), plan.act, I, I, H, I};
-    GroupedGemm down{plan.act, I, nullptr, plan.down, plan.s2, I, expert_first, counts,
-                     static_cast<int>(E), plan.y, H, H, I, 0};
+    GroupedGemm up{p.x.ptr<const bf16>(),
+                   p.x.ld,
+                   row_token,
+                   plan.gate_up,
+                   plan.s1,
+                   H,
+                   expert_first,
+                   counts,
+                   static_cast<int>(E),
+                   plan.act,
+                   I,
+                   I,
+                   H,
+                   I};
+    GroupedGemm down{
+        plan.act, I, nullptr, plan.down, plan.s2, I, expert_first, counts, static_cast<int>(E),
+        plan.y,   H, H,       I,         0};
     if (grouped_gemm_fits(up) && grouped_gemm_fits(down)) {
       plan.expert_first = expert_first;
       plan.expert_count = counts;
