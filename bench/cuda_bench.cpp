@@ -217,8 +217,8 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
       std::vector<std::pair<int, double>> alt;
       const char* variants = std::getenv("DUET_BENCH_MOE_VARIANTS");
       const int n_variants = variants ? std::atoi(variants) : 0;
-      for (int path = T <= 128 ? -1 : -2; path <= n_variants; ++path) {
-        if (path == 0 || (path == -2 && T <= 128) || (path == -1 && T > 128)) continue;
+      for (int path = T <= 128 ? -1 : -3; path <= n_variants; ++path) {
+        if (path == 0 || (path <= -2 && T <= 128) || (path == -1 && T > 128)) continue;
         cuda_moe_experts_path(*b.be, path);
         alt.emplace_back(path, b.time_us([&] { b.be->moe_experts(p); }));
         cuda_moe_experts_path(*b.be, 0);
@@ -237,6 +237,7 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
       for (const auto& [path, t] : alt)
         rows.push_back({name + (path == -1   ? ", cuBLAS chunks"
                                 : path == -2 ? ", grouped kernel"
+                                : path == -3 ? ", pointer arrays"
                                              : ", variant " + std::to_string(path)),
                         t, fmt("%.0f GB/s weights", wbytes / t / 1e3)});
     }

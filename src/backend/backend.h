@@ -80,6 +80,14 @@ class Backend {
   // ---- matrix products: y = x w^T with x [T, K] activations, w [N, K] weights, y [T, N].
   // Row-independent: row t of y depends only on row t of x.
   virtual void gemm(const Tensor& x, const Tensor& w, const Tensor& y) = 0;
+  // The SwiGLU half of an MLP: out [T, I] = silu(x w[:I]^T) * (x w[I:]^T) for a gate_up weight
+  // w [2I, K]; gate_up [T, 2I] is scratch a backend may use for the product (as the default
+  // does; a backend may also fuse the two and never write it).
+  virtual void gemm_silu_mul(const Tensor& x, const Tensor& w, const Tensor& gate_up,
+                             const Tensor& out) {
+    gemm(x, w, gate_up);
+    silu_mul(gate_up, out);
+  }
 
   // ---- MLA
   // In place on q [T, H * (dn + dr)]: rotates the last dr values of each head.

@@ -219,9 +219,8 @@ namespace {
 void run_mlp(Backend& be, MicroBatch& mb, const MlpWeights& m, const Tensor& x, const Tensor& dst) {
   const int64_t T = x.rows, I = m.down.cols;
   Tensor gu = mb.scratch(be, kGateUp, be.act_dtype(), T, 2 * I);  // [T, 2I]
-  be.gemm(x, m.gate_up, gu);
-  Tensor a = mb.scratch(be, kAct, be.act_dtype(), T, I);  // [T, I]
-  be.silu_mul(gu, a);
+  Tensor a = mb.scratch(be, kAct, be.act_dtype(), T, I);          // [T, I]
+  be.gemm_silu_mul(x, m.gate_up, gu, a);
   be.gemm(a, m.down, dst);
 }
 }  // namespace

@@ -190,6 +190,14 @@ class CudaBackend final : public Backend {
     cuda::OpScope scope(prof_.get(), "silu_mul", out.rows);
     cuda::silu_mul(c_, gate_up, out);
   }
+  void gemm_silu_mul(const Tensor& x, const Tensor& w, const Tensor& gate_up,
+                     const Tensor& out) override {
+    {
+      cuda::OpScope scope(prof_.get(), "gemm_silu_mul", x.rows);
+      if (cuda::skinny_gemm_silu_mul(c_, x, w, out)) return;
+    }
+    Backend::gemm_silu_mul(x, w, gate_up, out);
+  }
   void gather_rows(const Tensor& x, const Tensor& rows, const Tensor& out) override {
     cuda::OpScope scope(prof_.get(), "gather_rows", out.rows);
     cuda::gather_rows(c_, x, rows, out);

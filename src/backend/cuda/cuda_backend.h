@@ -23,7 +23,8 @@ MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p,
                                                 bool generic_kernel = false, int variant = 0);
 // cuda_bench and tests only: how moe_experts runs, for same-run comparisons. 0: the default;
 // -1: the pointer-array chunk path (up to 128 tokens); -2: the grouped GEMM kernel at any size;
-// > 0: the grouped kernel with an alternative tile shape (grouped_gemm.cu).
+// -3: counted batches on pointer arrays even where strided batches apply; > 0: the grouped
+// kernel with an alternative tile shape (grouped_gemm.cu).
 void cuda_moe_experts_path(Backend& be, int path);
 
 }  // namespace duet

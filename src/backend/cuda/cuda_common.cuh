@@ -149,6 +149,9 @@ void gemm_strided_batched(Context& c, int64_t batch, int64_t T, int64_t N, int64
 // skinny_gemm.cu: y = x w^T for 1-2 rows of bf16 x (bf16 w; bf16 or f32 y) at close to the
 // weight-streaming bandwidth; false (nothing launched) when the shape or alignment does not fit.
 bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
+// y [rows, N] = silu(x w[:N]^T) * (x w[N:]^T) for a gate_up weight w [2N, K], bf16 y; false as
+// skinny_gemm.
+bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
 // Pointer-array form: y[b] [rows, N] = x[b] [rows, K] w[b]^T, w[b] [N, K] with row stride ldw.
 // glu_offset > 0: y[b] [rows, N] = silu(x w[:N]^T) * (x w[glu_offset : glu_offset + N]^T), the
 // SwiGLU of a gate_up weight without its [rows, 2N] product.

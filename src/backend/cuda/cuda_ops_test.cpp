@@ -72,10 +72,12 @@ TEST_F(CudaOps, ElementwiseAndNorm) {
 TEST_F(CudaOps, GemmMatchesCpuOnStridedViews) {
   // 1-2 rows with 16-byte aligned rows take the skinny kernel (both instances, a long K loop
   // with a partial last step), the rest cuBLAS.
+  // 37 features: a CTA per feature at 1-2 rows; 1100: a warp per feature.
   for (int64_t T : {0, 1, 2, 3, 5, 8, 9, 130}) {
-    for (int64_t K : {8, 33, 512, 11264}) {
-      const int64_t N = 37;
-      SCOPED_TRACE("T " + std::to_string(T) + " K " + std::to_string(K));
+    for (const auto& [K, N] :
+         {std::pair<int64_t, int64_t>{8, 37}, {33, 37}, {512, 37}, {11264, 37}, {512, 1100}}) {
+      SCOPED_TRACE("T " + std::to_string(T) + " K " + std::to_string(K) + " N " +
+                   std::to_string(N));
       auto x = randn(T * K, 4), w = randn(N * K, 5);
       std::vector<float> ref(T * N);
       cpu::gemm(pool, Tensor::matrix(x.data(), DType::kF32, T, K),
@@ -87,6 +89,30 @@ TEST_F(CudaOps, GemmMatchesCpuOnStridedViews) {
         be->gemm(xd, wd, y);
         expect_close(download(y), ref, out == DType::kF32 ? 1e-4f : 1e-2f, "gemm");
       }
+    }
+  }
+}
+
+// The SwiGLU half of an MLP: fused for 1-2 rows (both skinny forms), gemm + silu_mul beyond.
+TEST_F(CudaOps, GemmSiluMulMatchesCpu) {
+  for (int64_t T : {1, 2, 3, 9}) {
+    for (int64_t I : {40, 1100}) {
+      const int64_t K = 520;
+      SCOPED_TRACE("T " + std::to_string(T) + " I " + std::to_string(I));
+      auto x = randn(T * K, 6), w = randn(2 * I * K, 7, 0.1f);
+      std::vector<float> gu(T * 2 * I), ref(T * I);
+      cpu::gemm(pool, Tensor::matrix(x.data(), DType::kF32, T, K),
+                Tensor::matrix(w.data(), DType::kF32, 2 * I, K),
+                Tensor::matrix(gu.data(), DType::kF32, T, 2 * I));
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < I; ++c) {
+          const float a = gu[t * 2 * I + c];
+          ref[t * I + c] = a / (1.0f + std::exp(-a)) * gu[t * 2 * I + I + c];
+        }
+      Tensor xd = upload(x, T, K), wd = upload(w, 2 * I, K);
+      Tensor scratch = empty(T, 2 * I), out = empty(T, I);
+      be->gemm_silu_mul(xd, wd, scratch, out);
+      expect_close(download(out), ref, 2e-2f, "gemm_silu_mul");
     }
   }
 }

@@ -46,6 +46,7 @@ struct Plan {
   int64_t H, I;
   const void** ptrs;  // 6 arrays of `batch` pointers: W1, X, GU, W2, ACT, Y
   int batch, M;       // M = 0: packed rows (prefix offsets)
+  const bf16* x_one;  // one token: every chunk reads it in place (no permuted copy), else null
   // Grouped GEMM (packed rows, or null): each expert's first row and count, [E] each, and the
   // token of every row, [T k], so the first GEMM reads x in place of a permuted copy.
   int32_t *expert_first, *expert_count, *row_token;
@@ -113,7 +114,7 @@ __global__ void __launch_bounds__(kPlanThreads)
   auto set = [&](int i, int e, int64_t row) {
     w1[i] = p.gate_up + e * p.s1;
     w2[i] = p.down + e * p.s2;
-    xa[i] = p.xp + row * p.H;
+    xa[i] = p.x_one ? p.x_one : p.xp + row * p.H;
     gu[i] = p.gu + row * 2 * p.I;
     ac[i] = p.act + row * p.I;
     ya[i] = p.y + row * p.H;
@@ -355,14 +356,27 @@ void moe_experts(Context& c, const ExpertParams& p) {
   plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(R * H));            // [R, H]
   plan.batch = static_cast<int>(M ? batch : 0);
   plan.M = static_cast<int>(M);
+  // One token is the only row of every chunk: the GEMMs read it where it is.
+  if (T == 1 && M == 1 && H % 8 == 0 && reinterpret_cast<uintptr_t>(p.x.data) % 16 == 0)
+    plan.x_one = p.x.ptr<const bf16>();
   launch_plan(batch);
-  permute_kernel<<<static_cast<unsigned>(S), kThreads, 0, c.stream>>>(
-      p.x.ptr<const bf16>(), p.x.ld, rows, static_cast<int>(k), plan.xp, H);
-  DUET_CUDA_LAUNCHED();
+  if (!plan.x_one) {
+    permute_kernel<<<static_cast<unsigned>(S), kThreads, 0, c.stream>>>(
+        p.x.ptr<const bf16>(), p.x.ld, rows, static_cast<int>(k), plan.xp, H);
+    DUET_CUDA_LAUNCHED();
+  }
 
   Tensor gu = Tensor::matrix(plan.gu, DType::kBF16, R, 2 * I);
   Tensor act = Tensor::matrix(plan.act, DType::kBF16, R, I);
-  if (M) {
+  if (M && batch == E && !host_counts.empty() && c.moe_path != -3) {
+    // Every expert has one chunk, chunk e at rows e M: strided batches, which cuBLAS runs on
+    // its regular kernels rather than the pointer-array ones.
+    gemm_strided_batched(c, E, M, 2 * I, H, plan.xp, H, M * H, plan.gate_up, H, plan.s1, plan.gu,
+                         2 * I, M * 2 * I, false);
+    silu_mul(c, gu, act);
+    gemm_strided_batched(c, E, M, H, I, plan.act, I, M * I, plan.down, I, plan.s2, plan.y, H, M * H,
+                         false);
+  } else if (M) {
     const int b = static_cast<int>(batch);
     const void** ptr = plan.ptrs;
     // Up to 2 rows per chunk the gate_up product and SwiGLU are one kernel writing act.

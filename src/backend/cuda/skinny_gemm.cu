@@ -10,7 +10,7 @@ namespace duet::cuda {
 namespace {
 
 constexpr int kWarps = 8;   // output features per CTA, one per warp
-constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane
+constexpr int kUnroll = 4;  // 16-byte loads in flight per lane and weight row
 // Larger batches go to cuBLAS: every row adds about 17 instructions per 16 weight bytes (an x
 // load, conversions, FMAs), and at 8 rows the kernel was instruction-bound at a fraction of the
 // memory bandwidth (ncu on H100: [3072, 2048] in 29 us, 430 GB/s).
@@ -42,57 +42,97 @@ __device__ __forceinline__ void fma8(float& acc, const float2 (&w)[4], const uin
   }
 }
 
-// acc[m] += x[m] . w over this lane's chunks of one weight row.
-template <int MR>
-__device__ __forceinline__ void dot_rows(const uint4* wrow, const bf16* x, int64_t ldx, int rows,
-                                         int chunks, int lane, float (&acc)[MR]) {
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+// acc[v][m] += x[m] . w[v] over this lane's chunks of NW weight rows (a feature, or a gate and
+// an up row), LANES lanes sharing the rows (a warp, or the whole CTA), summed over the warp on
+// return. All NW rows' loads of a round are issued before any is used.
+template <int MR, int LANES, int NW>
+__device__ __forceinline__ void dot_rows(const uint4* const (&wrow)[NW], const bf16* x, int64_t ldx,
+                                         int rows, int chunks, int lane, float (&acc)[NW][MR]) {
+  for (int c0 = lane; c0 < chunks; c0 += LANES * kUnroll) {
+    uint4 wv[NW][kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + u * 32;
-      // Weights are read once: keep them out of L1 (streaming load).
-      wv[u] = c < chunks ? __ldcs(wrow + c) : make_uint4(0, 0, 0, 0);
+      const int c = c0 + u * LANES;
+#pragma unroll
+      for (int v = 0; v < NW; ++v)  // weights are read once: streaming loads, kept out of L1
+        wv[v][u] = c < chunks ? __ldcs(wrow[v] + c) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + u * 32;
+      const int c = c0 + u * LANES;
       if (c >= chunks) break;
-      float2 wf[4];
-      const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
 #pragma unroll
-      for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
+      for (int v = 0; v < NW; ++v) {
+        float2 wf[4];
+        const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[v][u]);
 #pragma unroll
-      for (int m = 0; m < MR; ++m) {
-        if (m >= rows) break;
-        const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
-        fma8(acc[m], wf, xv);
+        for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
+#pragma unroll
+        for (int m = 0; m < MR; ++m) {
+          if (m >= rows) break;
+          const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
+          fma8(acc[v][m], wf, xv);
+        }
       }
     }
   }
 #pragma unroll
-  for (int m = 0; m < MR; ++m) {
+  for (int v = 0; v < NW; ++v) {
 #pragma unroll
-    for (int off = 16; off > 0; off /= 2) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
+    for (int m = 0; m < MR; ++m) {
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2)
+        acc[v][m] += __shfl_xor_sync(0xffffffffu, acc[v][m], off);
+    }
   }
 }
 
-template <int MR, typename TO, bool GLU>
+// CTA_ROW: the whole CTA shares one output feature (few features: a warp per feature would leave
+// most SMs idle, e.g. the router's 64 took 11 us at one row); otherwise a warp per feature.
+template <int MR, typename TO, bool GLU, bool CTA_ROW>
 __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n = blockIdx.x * kWarps + warp;
+  const int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
   const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[blockIdx.y]) : a.w;
   const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[blockIdx.y]) : a.x;
   TO* y = static_cast<TO*>(a.y_ptrs ? a.y_ptrs[blockIdx.y] : a.y);
   const int chunks = a.K / 8;  // 16-byte chunks of a row
-  float acc[MR] = {};
-  dot_rows<MR>(reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * a.ldw), x, a.ldx,
-               a.rows, chunks, lane, acc);
+  constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
+  const int l = CTA_ROW ? static_cast<int>(threadIdx.x) : lane;
+  constexpr int kNW = GLU ? 2 : 1;  // weight rows per feature: gate (and up)
+  const uint4* wrow[kNW];
+  wrow[0] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * a.ldw);
+  if constexpr (GLU) wrow[1] = reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * a.ldw);
+  float sums[kNW][MR] = {};
+  dot_rows<MR, kLanes, kNW>(wrow, x, a.ldx, a.rows, chunks, l, sums);
+  float acc[MR], up[MR];
+#pragma unroll
+  for (int m = 0; m < MR; ++m) {
+    acc[m] = sums[0][m];
+    up[m] = sums[kNW - 1][m];
+  }
+  if constexpr (CTA_ROW) {  // the warps' sums meet in shared memory
+    __shared__ float part[2][MR][kWarps];
+    if (lane == 0) {
+#pragma unroll
+      for (int m = 0; m < MR; ++m) {
+        part[0][m][warp] = acc[m];
+        part[1][m][warp] = up[m];
+      }
+    }
+    __syncthreads();
+    if (warp != 0) return;
+#pragma unroll
+    for (int m = 0; m < MR; ++m) {
+      acc[m] = up[m] = 0.0f;
+      for (int i = 0; i < kWarps; ++i) {
+        acc[m] += part[0][m][i];
+        up[m] += part[1][m][i];
+      }
+    }
+  }
   if constexpr (GLU) {
-    float up[MR] = {};
-    dot_rows<MR>(reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * a.ldw), x, a.ldx, a.rows,
-                 chunks, lane, up);
 #pragma unroll
     for (int m = 0; m < MR; ++m) acc[m] = acc[m] / (1.0f + expf(-acc[m])) * up[m];  // as silu_mul
   }
@@ -103,15 +143,28 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   }
 }
 
-template <typename TO>
-void launch(Context& c, const SkinnyArgs& a, int batch) {
-  const dim3 grid(static_cast<unsigned>(ceil_div(a.N, kWarps)), static_cast<unsigned>(batch));
+// Up to this many features a CTA per feature (at most this many CTAs).
+constexpr int kCtaRowFeatures = 1024;
+
+template <typename TO, bool CTA_ROW>
+void launch_rows(Context& c, const SkinnyArgs& a, int batch) {
+  const dim3 grid(static_cast<unsigned>(CTA_ROW ? a.N : ceil_div(a.N, kWarps)),
+                  static_cast<unsigned>(batch));
   static_assert(kMaxRows == 2, "one instance per row count");
-  auto* kernel = a.glu_offset > 0
-                     ? (a.rows <= 1 ? skinny_kernel<1, TO, true> : skinny_kernel<2, TO, true>)
-                     : (a.rows <= 1 ? skinny_kernel<1, TO, false> : skinny_kernel<2, TO, false>);
+  auto* kernel = a.glu_offset > 0 ? (a.rows <= 1 ? skinny_kernel<1, TO, true, CTA_ROW>
+                                                 : skinny_kernel<2, TO, true, CTA_ROW>)
+                                  : (a.rows <= 1 ? skinny_kernel<1, TO, false, CTA_ROW>
+                                                 : skinny_kernel<2, TO, false, CTA_ROW>);
   kernel<<<grid, kWarps * 32, 0, c.stream>>>(a);
   DUET_CUDA_LAUNCHED();
+}
+
+template <typename TO>
+void launch(Context& c, const SkinnyArgs& a, int batch) {
+  if (batch == 1 && a.N <= kCtaRowFeatures)
+    launch_rows<TO, true>(c, a, batch);
+  else
+    launch_rows<TO, false>(c, a, batch);
 }
 
 bool aligned16(const void* p) {
@@ -120,10 +173,14 @@ bool aligned16(const void* p) {
 
 }  // namespace
 
-bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
+namespace {
+
+// One problem y = x w^T (glu: SwiGLU of the gate_up weight w, y [rows, w.rows / 2]).
+bool skinny_single(Context& c, const Tensor& x, const Tensor& w, const Tensor& y, bool glu) {
   if (x.rows < 1 || x.rows > kMaxRows || x.dtype != DType::kBF16 || w.dtype != DType::kBF16 ||
       (y.dtype != DType::kBF16 && y.dtype != DType::kF32) || x.cols % 8 != 0 || x.ld % 8 != 0 ||
-      w.ld % 8 != 0 || !aligned16(x.data) || !aligned16(w.data) || w.rows > (int64_t{1} << 30))
+      w.ld % 8 != 0 || !aligned16(x.data) || !aligned16(w.data) || w.rows > (int64_t{1} << 30) ||
+      (glu && (y.dtype != DType::kBF16 || w.rows != 2 * y.cols)))
     return false;
   SkinnyArgs a{};
   a.w = w.ptr<const bf16>();
@@ -133,13 +190,24 @@ bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) 
   a.ldx = x.ld;
   a.ldy = y.ld;
   a.rows = static_cast<int>(x.rows);
-  a.N = static_cast<int>(w.rows);
+  a.N = static_cast<int>(glu ? y.cols : w.rows);
   a.K = static_cast<int>(x.cols);
+  a.glu_offset = glu ? y.cols : 0;
   if (y.dtype == DType::kF32)
     launch<float>(c, a, 1);
   else
     launch<bf16>(c, a, 1);
   return true;
+}
+
+}  // namespace
+
+bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
+  return skinny_single(c, x, w, y, false);
+}
+
+bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
+  return skinny_single(c, x, w, y, true);
 }
 
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
