@@ -36,9 +36,12 @@ if ((SECONDS - start < budget - 240)); then
   compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/backend_cuda_mla_moe_test" \
     --gtest_filter='*Tiny*' >"$out/racecheck.log" 2>&1
   echo "racecheck mla tiny exit $?" | tee -a "$out/summary.txt"
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/backend_cuda_mla_moe_test" \
+    --gtest_filter='*Experts*' >>"$out/racecheck.log" 2>&1
+  echo "racecheck moe experts exit $?" | tee -a "$out/summary.txt"
 fi
 log "benchmarks"
-timeout 120 "$bin/cuda_bench" 2>&1 | tee "$out/bench.txt" | tail -14
+timeout 150 "$bin/cuda_bench" 2>&1 | tee "$out/bench.txt" | tail -40
 PYTHONUNBUFFERED=1 timeout 90 python3 bench/cuda_peers.py 2>&1 | tee "$out/peers.txt"
 if [[ -x "$bin/duet" ]] && ((SECONDS - start < budget - 340)); then
   log "mkmodel moonlight"

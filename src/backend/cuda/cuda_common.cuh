@@ -58,6 +58,13 @@ __device__ __forceinline__ bf16 from_float<bf16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
+// SwiGLU of a gate and an up value as gemm + silu_mul computes it: both rounded to bf16 first
+// (as the bf16 product stores them), so a fused kernel gives the same values as the two ops.
+__device__ __forceinline__ float swiglu_bf16(float gate, float up) {
+  const float g = __bfloat162float(__float2bfloat16_rn(gate));
+  return g / (1.0f + expf(-g)) * __bfloat162float(__float2bfloat16_rn(up));
+}
+
 inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }

@@ -157,9 +157,9 @@ __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w
         const int m = m0 + mt * 16 + gq + h * 8;
         if (m >= count) continue;
         float v0 = acc[mt][nt][2 * h], v1 = acc[mt][nt][2 * h + 1];
-        if constexpr (GLU) {  // as silu_mul, without rounding gate and up to bf16 first
-          v0 = v0 / (1.0f + expf(-v0)) * up[mt][nt][2 * h];
-          v1 = v1 / (1.0f + expf(-v1)) * up[mt][nt][2 * h + 1];
+        if constexpr (GLU) {
+          v0 = swiglu_bf16(v0, up[mt][nt][2 * h]);
+          v1 = swiglu_bf16(v1, up[mt][nt][2 * h + 1]);
         }
         *reinterpret_cast<__nv_bfloat162*>(g.y + static_cast<int64_t>(first + m) * g.ldy + n) =
             __floats2bfloat162_rn(v0, v1);

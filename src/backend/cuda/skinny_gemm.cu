@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   }
   if constexpr (GLU) {
 #pragma unroll
-    for (int m = 0; m < MR; ++m) acc[m] = acc[m] / (1.0f + expf(-acc[m])) * up[m];  // as silu_mul
+    for (int m = 0; m < MR; ++m) acc[m] = swiglu_bf16(acc[m], up[m]);
   }
   if (lane == 0) {
 #pragma unroll
