@@ -186,18 +186,21 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
   {
     const int64_t E = 64, H = 2048, I = 1408, k = 6;
     Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
-    // m > 0: m tokens per expert, experts dealt round robin; m < 0: a decode batch of -m
-    // tokens, each with k distinct random experts (as a router picks them).
+    // m > 0: m tokens per expert, experts dealt round robin; m < 0: a batch of -m tokens,
+    // each with k distinct random experts (as a router picks them); m <= -1000: a batch of
+    // -m - 1000 tokens that all pick expert 0 among their k (skewed routing).
     std::mt19937 rng(5);
-    for (int64_t m : {1, 16, 64, 512, -1, -4, -32, -128}) {
+    for (int64_t m : {1, 16, 64, 512, -1, -4, -32, -128, -1128, -1682}) {
       if (only_m != 0 && m != only_m) continue;
-      const int64_t T = m > 0 ? m * E / k : -m;
+      const bool skewed = m <= -1000;
+      const int64_t T = m > 0 ? m * E / k : skewed ? -m - 1000 : -m;
       std::vector<int32_t> ids(T * k);
       std::vector<float> wv(T * k, 0.1f);
       for (int64_t t = 0; t < T; ++t) {
         std::vector<int32_t> pick(E);
         std::iota(pick.begin(), pick.end(), 0);
         if (m < 0) std::shuffle(pick.begin(), pick.end(), rng);
+        if (skewed) std::swap(*std::find(pick.begin(), pick.end(), 0), pick[0]);
         for (int64_t j = 0; j < k; ++j)
           ids[t * k + j] = m > 0 ? static_cast<int32_t>((t * k + j) % E) : pick[j];
       }
@@ -230,8 +233,8 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
       const std::string name = m > 0 ? "moe_experts moonlight " + std::to_string(m) +
                                            " tok/expert (T " + std::to_string(T) + ")"
                                      : "moe_experts moonlight decode T " + std::to_string(T) +
-                                           " (random routing, " + std::to_string(touched) +
-                                           " experts)";
+                                           (skewed ? " (all on expert 0, " : " (random routing, ") +
+                                           std::to_string(touched) + " experts)";
       rows.push_back(
           {name, us, fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
       for (const auto& [path, t] : alt)

@@ -58,7 +58,7 @@ struct RouterParams {
 
 struct ExpertParams {
   Tensor x;                  // [T, H]
-  Tensor ids;                // I32 [T, k] global expert ids (-1: none)
+  Tensor ids;                // I32 [T, k] global expert ids (-1: none), distinct per token
   Tensor weights;            // f32 [T, k]
   Tensor gate_up;            // [E_local, 2I, H]: gate rows then up rows
   Tensor down;               // [E_local, H, I]

@@ -175,8 +175,8 @@ struct GroupedGemm {
   const bf16* w;           // expert e: [N (+ glu_offset), K] at w + e * w_stride, row stride ldw
   int64_t w_stride, ldw;
   const int32_t* expert_first;  // [E]
-  const int32_t* expert_count;  // [E]
-  int E;
+  const int32_t* expert_count;  // [E], each at most max_rows
+  int E, max_rows;
   bf16* y;  // [rows, N], row stride ldy
   int64_t ldy;
   int64_t N, K, glu_offset;

@@ -84,20 +84,19 @@ __device__ __forceinline__ void load_weights_tma(const CUtensorMap* map, int e, 
     tma_load_3d(stage + S::kBN * kBK, map, kt * kBK, n0 + static_cast<int>(glu_offset), e, bar);
 }
 
-// One pass: rows [m0, m0 + 16 MT) of the expert (fewer are real) times the CTA's weight tile.
-// k tile number `fills + kt` of the CTA uses stage (fills + kt) % STAGES and, with TMA, mbarrier
-// phase parity ((fills + kt) / STAGES) & 1; `fills` counts the tiles of earlier passes.
+// Rows [m0, m0 + 16 MT) of the expert (fewer are real) times the CTA's weight tile. k tile kt
+// uses stage kt % STAGES and, with TMA, mbarrier phase parity (kt / STAGES) & 1.
 template <typename S, int MT>
 __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w, int e, int n0,
                      int first, int m0, int count, const int32_t* src_row, bf16* smem,
-                     uint64_t* full, uint32_t& fills) {
+                     uint64_t* full) {
   constexpr bool GLU = S::GLU;
   constexpr int kBN = S::kBN, kStages = S::kStages;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int kt_count = static_cast<int>((g.K + kBK - 1) / kBK);
   float acc[MT][2][4] = {};
   [[maybe_unused]] float up[GLU ? MT : 1][2][4] = {};
-  auto stage_of = [&](int kt) { return static_cast<int>((fills + kt) % kStages); };
+  auto stage_of = [&](int kt) { return kt % kStages; };
   auto load = [&](int kt) {
     bf16* stage = smem + stage_of(kt) * S::kStageElems;
     if constexpr (S::kTma) {
@@ -117,7 +116,7 @@ __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w
   const int a_off = ((lane & 7) + ((lane >> 3) & 1) * 8) * kXLd + (lane >> 4) * 8;
   for (int kt = 0; kt < kt_count; ++kt) {
     cp_async_wait<kStages - 2>();
-    if constexpr (S::kTma) mbar_wait(&full[stage_of(kt)], ((fills + kt) / kStages) & 1);
+    if constexpr (S::kTma) mbar_wait(&full[stage_of(kt)], (kt / kStages) & 1);
     __syncthreads();  // slab kt is in; every warp is done with the stage refilled next
     const int next = kt + kStages - 1;
     if (next < kt_count) load(next);
@@ -143,8 +142,6 @@ __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w
     }
   }
   cp_async_wait<0>();
-  fills += kt_count;
-  __syncthreads();  // the next pass reuses the stages and the source rows
   const int gq = lane / 4, tq = lane % 4;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
@@ -177,33 +174,30 @@ __global__ void __launch_bounds__(S::kWarps * 32)
       reinterpret_cast<bf16*>((reinterpret_cast<uintptr_t>(grouped_smem) + 1023) / 1024 * 1024);
   __shared__ int32_t src_row[16 * kMaxMTiles];
   __shared__ uint64_t full[S::kStages];  // TMA only
-  const int e = blockIdx.y;
+  const int e = blockIdx.y, m0 = blockIdx.z * 16 * kMaxMTiles;
   const int count = g.expert_count[e];
-  if (count == 0) return;
+  if (count <= m0) return;  // no rows in this CTA's range
   if constexpr (S::kTma) {
     if (threadIdx.x < S::kStages) mbar_init(&full[threadIdx.x], 1);
     fence_async_shared();
   }
-  uint32_t fills = 0;
   const int first = g.expert_first[e];
   const int n0 = blockIdx.x * S::kBN;
   const bf16* w = g.w + e * g.w_stride;
-  for (int m0 = 0; m0 < count; m0 += 16 * kMaxMTiles) {
-    if (threadIdx.x < 16 * kMaxMTiles) {
-      const int m = m0 + static_cast<int>(threadIdx.x);
-      src_row[threadIdx.x] = m < count ? (g.row_src ? g.row_src[first + m] : first + m) : -1;
-    }
-    __syncthreads();
-    const int tiles = (count - m0 + 15) / 16;
-    if (tiles == 1)
-      pass<S, 1>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
-    else if (tiles == 2)
-      pass<S, 2>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
-    else if (tiles == 3)
-      pass<S, 3>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
-    else
-      pass<S, 4>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
+  if (threadIdx.x < 16 * kMaxMTiles) {
+    const int m = m0 + static_cast<int>(threadIdx.x);
+    src_row[threadIdx.x] = m < count ? (g.row_src ? g.row_src[first + m] : first + m) : -1;
   }
+  __syncthreads();
+  const int tiles = (count - m0 + 15) / 16;
+  if (tiles == 1)
+    pass<S, 1>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
+  else if (tiles == 2)
+    pass<S, 2>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
+  else if (tiles == 3)
+    pass<S, 3>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
+  else
+    pass<S, 4>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
 }
 
 bool aligned16(const void* p) {
@@ -256,7 +250,11 @@ void launch(Context& c, const GroupedGemm& g) {
                                          static_cast<int>(S::kSmemBytes)));
     configured = true;
   }
-  const dim3 grid(static_cast<unsigned>(ceil_div(g.N, S::kBN)), static_cast<unsigned>(g.E));
+  // z: 64-row ranges up to the largest possible count, so an expert holding many rows (skewed
+  // routing) spreads over as many CTAs instead of running passes one after another on a few;
+  // CTAs past an expert's rows exit at once.
+  const dim3 grid(static_cast<unsigned>(ceil_div(g.N, S::kBN)), static_cast<unsigned>(g.E),
+                  static_cast<unsigned>(ceil_div(g.max_rows, 16 * kMaxMTiles)));
   grouped_kernel<S><<<grid, S::kWarps * 32, S::kSmemBytes, c.stream>>>(map, g);
   DUET_CUDA_LAUNCHED();
 }

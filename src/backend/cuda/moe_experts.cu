@@ -281,23 +281,34 @@ void moe_experts(Context& c, const ExpertParams& p) {
   if (grouped) {
     plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]
     plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
-    GroupedGemm up{p.x.ptr<const bf16>(),
-                   p.x.ld,
-                   row_token,
-                   plan.gate_up,
-                   plan.s1,
-                   H,
-                   expert_first,
-                   counts,
-                   static_cast<int>(E),
-                   plan.act,
-                   I,
-                   I,
-                   H,
-                   I};
-    GroupedGemm down{
-        plan.act, I, nullptr, plan.down, plan.s2, I, expert_first, counts, static_cast<int>(E),
-        plan.y,   H, H,       I,         0};
+    // Both GEMMs see every expert's row range; a token's experts are distinct, so no expert
+    // holds more than T rows.
+    GroupedGemm up{};
+    up.expert_first = expert_first;
+    up.expert_count = counts;
+    up.E = static_cast<int>(E);
+    up.max_rows = static_cast<int>(T);
+    GroupedGemm down = up;
+    up.x = p.x.ptr<const bf16>();  // rows through the row map
+    up.ldx = p.x.ld;
+    up.row_src = row_token;
+    up.w = plan.gate_up;
+    up.w_stride = plan.s1;
+    up.ldw = H;
+    up.y = plan.act;
+    up.ldy = I;
+    up.N = I;
+    up.K = H;
+    up.glu_offset = I;
+    down.x = plan.act;
+    down.ldx = I;
+    down.w = plan.down;
+    down.w_stride = plan.s2;
+    down.ldw = I;
+    down.y = plan.y;
+    down.ldy = H;
+    down.N = H;
+    down.K = I;
     if (grouped_gemm_fits(up) && grouped_gemm_fits(down)) {
       plan.expert_first = expert_first;
       plan.expert_count = counts;
