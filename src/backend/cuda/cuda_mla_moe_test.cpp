@@ -214,7 +214,9 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
 constexpr int kMoePaths = 4;
 
 TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
-  for (const auto& [H, I] : {std::pair<int64_t, int64_t>{64, 48}, {128, 256}})
+  // H 36: rows the grouped kernel and the skinny kernel do not take (not 16-byte multiples),
+  // so decode sizes take cuBLAS pointer-array chunks and the combine its scalar loop.
+  for (const auto& [H, I] : {std::pair<int64_t, int64_t>{64, 48}, {128, 256}, {36, 48}})
     experts_match_cpu(H, I);
 }
 

@@ -214,6 +214,26 @@ __global__ void __launch_bounds__(kCombineThreads)
   }
 }
 
+// A grouped GEMM of the op: y [rows, N] = x [rows (through row_src), K] w^T over the experts'
+// row ranges in `rows_of`; weights with row stride K, y with row stride N.
+GroupedGemm grouped_problem(const GroupedGemm& rows_of, const bf16* x, int64_t ldx,
+                            const int32_t* row_src, const bf16* w, int64_t w_stride, bf16* y,
+                            int64_t N, int64_t K, int64_t glu_offset) {
+  GroupedGemm g = rows_of;
+  g.x = x;
+  g.ldx = ldx;
+  g.row_src = row_src;
+  g.w = w;
+  g.w_stride = w_stride;
+  g.ldw = K;
+  g.y = y;
+  g.ldy = N;
+  g.N = N;
+  g.K = K;
+  g.glu_offset = glu_offset;
+  return g;
+}
+
 void batched(Context& c, int batch, int64_t M, int64_t N, int64_t K, const void** w, int64_t ldw,
              const void** x, void** y) {
   if (skinny_gemm_batched(c, batch, M, N, K, w, ldw, x, y)) return;
@@ -283,32 +303,16 @@ void moe_experts(Context& c, const ExpertParams& p) {
     plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
     // Both GEMMs see every expert's row range; a token's experts are distinct, so no expert
     // holds more than T rows.
-    GroupedGemm up{};
-    up.expert_first = expert_first;
-    up.expert_count = counts;
-    up.E = static_cast<int>(E);
-    up.max_rows = static_cast<int>(T);
-    GroupedGemm down = up;
-    up.x = p.x.ptr<const bf16>();  // rows through the row map
-    up.ldx = p.x.ld;
-    up.row_src = row_token;
-    up.w = plan.gate_up;
-    up.w_stride = plan.s1;
-    up.ldw = H;
-    up.y = plan.act;
-    up.ldy = I;
-    up.N = I;
-    up.K = H;
-    up.glu_offset = I;
-    down.x = plan.act;
-    down.ldx = I;
-    down.w = plan.down;
-    down.w_stride = plan.s2;
-    down.ldw = I;
-    down.y = plan.y;
-    down.ldy = H;
-    down.N = H;
-    down.K = I;
+    GroupedGemm rows_of{};
+    rows_of.expert_first = expert_first;
+    rows_of.expert_count = counts;
+    rows_of.E = static_cast<int>(E);
+    rows_of.max_rows = static_cast<int>(T);
+    // gate_up reads the tokens through the row map and writes SwiGLU; down reads act's rows.
+    const GroupedGemm up = grouped_problem(rows_of, p.x.ptr<const bf16>(), p.x.ld, row_token,
+                                           plan.gate_up, plan.s1, plan.act, I, H, I);
+    const GroupedGemm down =
+        grouped_problem(rows_of, plan.act, I, nullptr, plan.down, plan.s2, plan.y, H, I, 0);
     if (grouped_gemm_fits(up) && grouped_gemm_fits(down)) {
       plan.expert_first = expert_first;
       plan.expert_count = counts;
