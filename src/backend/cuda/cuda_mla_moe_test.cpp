@@ -228,10 +228,11 @@ void CudaMoe::experts_match_cpu(int64_t H, int64_t I) {
   Tensor gus = Tensor::stacked(gud.data, DType::kBF16, E, 2 * I, H);
   Tensor dns = Tensor::stacked(dnd.data, DType::kBF16, E, H, I);
   std::mt19937 rng(22);
-  // T <= 128 takes the grouped GEMM kernel (the skewed expert: 36+ rows at 40, two passes at
-  // 128) and, forced, the pointer-array chunk path (the skinny kernel up to 2 rows per chunk;
-  // several chunks per expert at 128); 200 the counted padded path; skewed 200 the packed path.
-  for (int64_t T : {0, 1, 2, 5, 64, -40, 128, -128, 200, -200}) {
+  // T <= 128 takes the grouped GEMM kernel (the skewed expert: 36+ rows at 40, two row ranges
+  // at 128) and, forced, the pointer-array chunk path (the skinny kernel up to 2 rows per chunk;
+  // several chunks per expert at 128); 200 the counted padded path; skewed 200 and 600 the packed
+  // path, and forced through the grouped kernel, at 600 more row ranges than CTAs per expert.
+  for (int64_t T : {0, 1, 2, 5, 64, -40, 128, -128, 200, -200, -600}) {
     const bool skewed = T < 0;
     T = std::abs(T);
     SCOPED_TRACE("T " + std::to_string(T) + (skewed ? " skewed" : ""));

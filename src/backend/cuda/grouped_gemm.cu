@@ -2,15 +2,18 @@
 // its weights in one launch, with each expert's row range read from device memory, so nothing
 // is read back and no batch entry is wasted on a chunk that does not exist.
 //
-// CTA (feature tile, expert): 4 warps own 16 output features each (64 per CTA; with SwiGLU the
-// matching 64 up rows as well) and stream that weight tile once through a 4-stage cp.async
-// pipeline of 64-wide k slabs, while the expert's rows (at most 64 per pass, the weight tile
-// re-read from L2 for more) sit in the same stages. Tensor cores (mma.sync m16n8k16, ldmatrix
-// fragments) do the products; at these sizes the kernel is bound by the weight stream. The
-// cuBLAS pointer-array kernels it replaces ran at 70-78% of the copy bandwidth at 32-128
-// tokens, and every unused chunk entry re-read an expert from L2.
+// CTA (feature tile, expert, row range): 8 warps own 16 output features each (128 per CTA;
+// with SwiGLU the matching 128 up rows as well) and stream that weight tile through a 4-stage
+// pipeline of 64-wide k slabs, loaded as TMA tensor-map boxes, while 64 of the expert's rows per
+// pass come by cp.async into the same stages (through the row map, so the tokens are read in
+// place). Tensor cores (mma.sync m16n8k16, ldmatrix fragments) do the products; at these sizes
+// the kernel is bound by the weight stream. The cuBLAS pointer-array kernels it replaces ran at
+// 70-78% of the copy bandwidth at 32-128 tokens, and every unused chunk entry re-read an expert
+// from L2; per-thread cp.async weight tiles reached 75-78% (docs/PERFORMANCE.md).
 #include <cuda.h>
 #include <cudaTypedefs.h>
+
+#include <algorithm>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mma.cuh"
@@ -18,10 +21,11 @@
 namespace duet::cuda {
 namespace {
 
-constexpr int kMaxMTiles = 4;  // rows per pass: 16 per m tile
-constexpr int kBK = 64;        // k per pipeline stage: one 128-byte row segment
-constexpr int kXLd = kBK + 8;  // padded row stride of x in shared memory: ldmatrix rows hit
-                               // distinct banks
+constexpr int kMaxMTiles = 4;     // rows per pass: 16 per m tile
+constexpr int kMaxRangeCtas = 8;  // CTAs sharing one expert's row ranges (grid z)
+constexpr int kBK = 64;           // k per pipeline stage: one 128-byte row segment
+constexpr int kXLd = kBK + 8;     // padded row stride of x in shared memory: ldmatrix rows hit
+                                  // distinct banks
 
 // WARPS warps own 16 output features each; STAGES pipeline stages. TMA: the weight tile of a
 // stage is one tensor-map box (two with SwiGLU) landing 128-byte swizzled, completing on a
@@ -84,19 +88,20 @@ __device__ __forceinline__ void load_weights_tma(const CUtensorMap* map, int e, 
     tma_load_3d(stage + S::kBN * kBK, map, kt * kBK, n0 + static_cast<int>(glu_offset), e, bar);
 }
 
-// Rows [m0, m0 + 16 MT) of the expert (fewer are real) times the CTA's weight tile. k tile kt
-// uses stage kt % STAGES and, with TMA, mbarrier phase parity (kt / STAGES) & 1.
+// One pass: rows [m0, m0 + 16 MT) of the expert (fewer are real) times the CTA's weight tile.
+// k tile number `fills + kt` of the CTA uses stage (fills + kt) % STAGES and, with TMA, mbarrier
+// phase parity ((fills + kt) / STAGES) & 1; `fills` counts the tiles of the CTA's earlier passes.
 template <typename S, int MT>
 __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w, int e, int n0,
                      int first, int m0, int count, const int32_t* src_row, bf16* smem,
-                     uint64_t* full) {
+                     uint64_t* full, uint32_t& fills) {
   constexpr bool GLU = S::GLU;
   constexpr int kBN = S::kBN, kStages = S::kStages;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int kt_count = static_cast<int>((g.K + kBK - 1) / kBK);
   float acc[MT][2][4] = {};
   [[maybe_unused]] float up[GLU ? MT : 1][2][4] = {};
-  auto stage_of = [&](int kt) { return kt % kStages; };
+  auto stage_of = [&](int kt) { return static_cast<int>((fills + kt) % kStages); };
   auto load = [&](int kt) {
     bf16* stage = smem + stage_of(kt) * S::kStageElems;
     if constexpr (S::kTma) {
@@ -116,7 +121,7 @@ __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w
   const int a_off = ((lane & 7) + ((lane >> 3) & 1) * 8) * kXLd + (lane >> 4) * 8;
   for (int kt = 0; kt < kt_count; ++kt) {
     cp_async_wait<kStages - 2>();
-    if constexpr (S::kTma) mbar_wait(&full[stage_of(kt)], (kt / kStages) & 1);
+    if constexpr (S::kTma) mbar_wait(&full[stage_of(kt)], ((fills + kt) / kStages) & 1);
     __syncthreads();  // slab kt is in; every warp is done with the stage refilled next
     const int next = kt + kStages - 1;
     if (next < kt_count) load(next);
@@ -142,6 +147,8 @@ __device__ void pass(const GroupedGemm& g, const CUtensorMap* map, const bf16* w
     }
   }
   cp_async_wait<0>();
+  fills += kt_count;
+  __syncthreads();  // the next pass reuses the stages and the source rows
   const int gq = lane / 4, tq = lane % 4;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
@@ -173,31 +180,36 @@ __global__ void __launch_bounds__(S::kWarps * 32)
   bf16* smem =
       reinterpret_cast<bf16*>((reinterpret_cast<uintptr_t>(grouped_smem) + 1023) / 1024 * 1024);
   __shared__ int32_t src_row[16 * kMaxMTiles];
-  __shared__ uint64_t full[S::kStages];  // TMA only
-  const int e = blockIdx.y, m0 = blockIdx.z * 16 * kMaxMTiles;
+  __shared__ uint64_t full[S::kStages];   // TMA only
+  constexpr int kRows = 16 * kMaxMTiles;  // rows per pass
+  const int e = blockIdx.y;
   const int count = g.expert_count[e];
-  if (count <= m0) return;  // no rows in this CTA's range
+  if (count <= static_cast<int>(blockIdx.z) * kRows) return;  // no rows for this CTA
   if constexpr (S::kTma) {
     if (threadIdx.x < S::kStages) mbar_init(&full[threadIdx.x], 1);
     fence_async_shared();
   }
+  uint32_t fills = 0;
   const int first = g.expert_first[e];
   const int n0 = blockIdx.x * S::kBN;
   const bf16* w = g.w + e * g.w_stride;
-  if (threadIdx.x < 16 * kMaxMTiles) {
-    const int m = m0 + static_cast<int>(threadIdx.x);
-    src_row[threadIdx.x] = m < count ? (g.row_src ? g.row_src[first + m] : first + m) : -1;
+  // The CTA takes the expert's row ranges z, z + gridDim.z, ...
+  for (int m0 = blockIdx.z * kRows; m0 < count; m0 += gridDim.z * kRows) {
+    if (threadIdx.x < kRows) {
+      const int m = m0 + static_cast<int>(threadIdx.x);
+      src_row[threadIdx.x] = m < count ? (g.row_src ? g.row_src[first + m] : first + m) : -1;
+    }
+    __syncthreads();
+    const int tiles = (count - m0 + 15) / 16;
+    if (tiles == 1)
+      pass<S, 1>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
+    else if (tiles == 2)
+      pass<S, 2>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
+    else if (tiles == 3)
+      pass<S, 3>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
+    else
+      pass<S, 4>(g, &map, w, e, n0, first, m0, count, src_row, smem, full, fills);
   }
-  __syncthreads();
-  const int tiles = (count - m0 + 15) / 16;
-  if (tiles == 1)
-    pass<S, 1>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
-  else if (tiles == 2)
-    pass<S, 2>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
-  else if (tiles == 3)
-    pass<S, 3>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
-  else
-    pass<S, 4>(g, &map, w, e, n0, first, m0, count, src_row, smem, full);
 }
 
 bool aligned16(const void* p) {
@@ -250,11 +262,13 @@ void launch(Context& c, const GroupedGemm& g) {
                                          static_cast<int>(S::kSmemBytes)));
     configured = true;
   }
-  // z: 64-row ranges up to the largest possible count, so an expert holding many rows (skewed
-  // routing) spreads over as many CTAs instead of running passes one after another on a few;
-  // CTAs past an expert's rows exit at once.
+  // z: the 64-row ranges up to the largest possible count, at most kMaxRangeCtas of them, so an
+  // expert holding many rows (skewed routing) spreads over that many CTAs instead of running
+  // its passes one after another on a few; CTAs past an expert's rows exit at once (the cap
+  // bounds how many such CTAs a large batch over hundreds of experts launches).
   const dim3 grid(static_cast<unsigned>(ceil_div(g.N, S::kBN)), static_cast<unsigned>(g.E),
-                  static_cast<unsigned>(ceil_div(g.max_rows, 16 * kMaxMTiles)));
+                  static_cast<unsigned>(
+                      std::min<int64_t>(ceil_div(g.max_rows, 16 * kMaxMTiles), kMaxRangeCtas)));
   grouped_kernel<S><<<grid, S::kWarps * 32, S::kSmemBytes, c.stream>>>(map, g);
   DUET_CUDA_LAUNCHED();
 }
