@@ -78,9 +78,9 @@ void print(const std::vector<Row>& rows) {
     std::printf("| %s | %.1f | %s |\n", r.what.c_str(), r.us, r.rate.c_str());
 }
 
-std::string fmt(const char* f, double a, double b = 0) {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, f, a, b);
+std::string fmt(const char* f, double a, double b = 0, double c = 0) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, f, a, b, c);
   return buf;
 }
 
@@ -247,6 +247,38 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
   }
 }
 
+// (4) MLA prefill over sequences of the given lengths (no cached prefix), 16 heads, qk 192,
+// v 128, causal: the whole op, and its two phases by CUDA events (latent gather + kv_b
+// up-projection; the fused attention, the part comparable with SDPA on given Q, K, V).
+void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& lens) {
+  const int64_t S = static_cast<int64_t>(lens.size()), H = 16, dn = 128, dr = 64, dv = 128;
+  int64_t nb = 0;
+  for (int32_t n : lens) nb = std::max<int64_t>(nb, (n + kKvBlockSize - 1) / kKvBlockSize);
+  std::vector<int32_t> table(S * nb), q_start(S + 1, 0), kv_len(lens), decode(S, 0), pos;
+  std::iota(table.begin(), table.end(), 0);
+  double flops = 0;
+  std::string shape;
+  for (int64_t s = 0; s < S; ++s) {
+    q_start[s + 1] = q_start[s] + lens[s];
+    for (int32_t t = 0; t < lens[s]; ++t) pos.push_back(t);
+    flops += H * (static_cast<double>(lens[s]) * lens[s] / 2) * 2 * (dn + dr + dv);
+    shape += (s ? "," : "") + std::to_string(lens[s]);
+  }
+  const MlaParams p = mla_params(b, H, pos, q_start, kv_len, decode, table, nb, S * nb * 64);
+  const double us = b.time_us([&] { b.be->mla_attention(p); });
+  const std::string name = "mla prefill " + shape + " H16";
+  rows.push_back({name + " whole op (incl. kv_b up-projection)", us,
+                  fmt("%.0f TFLOP/s attention", flops / us / 1e6)});
+  std::vector<MlaPrefillPhaseTimes> ts;
+  for (int i = 0; i < 5; ++i) ts.push_back(cuda_mla_prefill_phase_times(*b.be, p, 10));
+  std::sort(ts.begin(), ts.end(),
+            [](const auto& x, const auto& y) { return x.attention_us < y.attention_us; });
+  const MlaPrefillPhaseTimes& t = ts[2];
+  rows.push_back({name + " attention only", t.attention_us,
+                  fmt("%.0f TFLOP/s; gather + up-projection %.1f us", flops / t.attention_us / 1e6,
+                      t.prepare_us)});
+}
+
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone;
 // DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens).
 int run() {
@@ -262,20 +294,10 @@ int run() {
     ceilings_decode_experts(b, rows);
     moe_experts_rows(b, rows, 0);
   }
-  // (4) MLA prefill: 4 sequences x 4096 tokens, 16 heads, qk 192, v 128, causal.
-  {
-    const int64_t S = 4, n = 4096, H = 16, dn = 128, dr = 64, dv = 128, T = S * n;
-    const int64_t nb = n / kKvBlockSize;
-    std::vector<int32_t> table(S * nb), q_start(S + 1), kv_len(S, n), decode(S, 0), pos(T);
-    std::iota(table.begin(), table.end(), 0);
-    for (int64_t s = 0; s <= S; ++s) q_start[s] = static_cast<int32_t>(s * n);
-    for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(t % n);
-    const MlaParams p = mla_params(b, H, pos, q_start, kv_len, decode, table, nb, T);
-    const double us = b.time_us([&] { b.be->mla_attention(p); });
-    const double flops = S * H * (static_cast<double>(n) * n / 2) * 2 * (dn + dr + dv);
-    rows.push_back({"mla prefill 4x4096 H16 (incl. kv_b up-projection)", us,
-                    fmt("%.0f TFLOP/s attention", flops / us / 1e6)});
-  }
+  // (4) MLA prefill: 4 sequences x 4096 tokens, 16 heads, qk 192, v 128, causal; then the same
+  // with uneven lengths.
+  prefill_rows(b, rows, {4096, 4096, 4096, 4096});
+  prefill_rows(b, rows, {4096, 2500, 1000, 3000});
   // (5) sample_tokens over V = 163840 f32 logits (approximately normal, sd 2): greedy, and
   // temperature 1 with top-p 0.9 (about half the vocabulary kept) or top-k 50, per call of R
   // rows.

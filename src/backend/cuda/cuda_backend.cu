@@ -261,33 +261,48 @@ std::unique_ptr<Backend> make_cuda_backend() {
   return std::make_unique<CudaBackend>();
 }
 
+namespace {
+
+// Mean device time per call of each of the `n_events - 1` phases that mla_attention marks with
+// Context::mla_phase_events, over `iters` calls queued back to back and read after one sync.
+std::vector<double> mla_phase_means(Backend& be, const MlaParams& p, int iters, int n_events) {
+  cuda::Context& c = dynamic_cast<CudaBackend&>(be).context();
+  std::vector<cudaEvent_t> ev(static_cast<size_t>(n_events * iters));
+  for (auto& e : ev) DUET_CUDA_CHECK(cudaEventCreate(&e));
+  for (int i = 0; i < iters; ++i) {
+    c.mla_phase_events = ev.data() + n_events * i;
+    be.mla_attention(p);
+  }
+  c.mla_phase_events = nullptr;
+  DUET_CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  std::vector<double> us(static_cast<size_t>(n_events - 1), 0.0);
+  for (int i = 0; i < iters; ++i)
+    for (int k = 0; k + 1 < n_events; ++k) {
+      float ms = 0;
+      const size_t e = static_cast<size_t>(n_events * i + k);
+      DUET_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[e], ev[e + 1]));
+      us[static_cast<size_t>(k)] += 1e3 * ms / iters;
+    }
+  for (auto& e : ev) DUET_CUDA_CHECK(cudaEventDestroy(e));
+  return us;
+}
+
+}  // namespace
+
 MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p, int iters,
                                                 bool generic_kernel, int variant) {
   cuda::Context& c = dynamic_cast<CudaBackend&>(be).context();
   c.mla_force_generic = generic_kernel;
   c.mla_variant = variant;
-  // Four events per call, all calls queued back to back, read after one synchronize.
-  std::vector<cudaEvent_t> ev(static_cast<size_t>(4 * iters));
-  for (auto& e : ev) DUET_CUDA_CHECK(cudaEventCreate(&e));
-  for (int i = 0; i < iters; ++i) {
-    c.mla_phase_events = ev.data() + 4 * i;
-    be.mla_attention(p);
-  }
-  c.mla_phase_events = nullptr;
+  const std::vector<double> us = mla_phase_means(be, p, iters, 4);
   c.mla_force_generic = false;
   c.mla_variant = 0;
-  DUET_CUDA_CHECK(cudaStreamSynchronize(c.stream));
-  MlaDecodePhaseTimes t;
-  for (int i = 0; i < iters; ++i) {
-    float ms[3] = {0, 0, 0};
-    for (int k = 0; k < 3; ++k)
-      DUET_CUDA_CHECK(cudaEventElapsedTime(&ms[k], ev[4 * i + k], ev[4 * i + k + 1]));
-    t.absorb_us += 1e3 * ms[0] / iters;
-    t.attention_us += 1e3 * ms[1] / iters;
-    t.project_us += 1e3 * ms[2] / iters;
-  }
-  for (auto& e : ev) DUET_CUDA_CHECK(cudaEventDestroy(e));
-  return t;
+  return MlaDecodePhaseTimes{us[0], us[1], us[2]};
+}
+
+MlaPrefillPhaseTimes cuda_mla_prefill_phase_times(Backend& be, const MlaParams& p, int iters) {
+  const std::vector<double> us = mla_phase_means(be, p, iters, 3);
+  return MlaPrefillPhaseTimes{us[0], us[1]};
 }
 
 void cuda_moe_experts_path(Backend& be, int path) {

@@ -21,6 +21,12 @@ struct MlaDecodePhaseTimes {
 };
 MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p, int iters,
                                                 bool generic_kernel = false, int variant = 0);
+// cuda_bench only: the same for the cuDNN prefill path (expanded form): latent gather plus kv_b
+// up-projection, then the fused attention (the own-kernel fallback counts as attention only).
+struct MlaPrefillPhaseTimes {
+  double prepare_us = 0, attention_us = 0;
+};
+MlaPrefillPhaseTimes cuda_mla_prefill_phase_times(Backend& be, const MlaParams& p, int iters);
 // cuda_bench and tests only: how moe_experts runs, for same-run comparisons. 0: the default;
 // -1: the pointer-array chunk path (up to 128 tokens); -2: the grouped GEMM kernel at any size;
 // -3: counted batches on pointer arrays even where strided batches apply; > 0: the grouped

@@ -109,7 +109,8 @@ struct Context {
   int32_t* host_pinned = nullptr;
   size_t host_pinned_count = 0;
   // cuda_bench only: when set, mla_decode records [0] before the q absorption, [1] before the
-  // attention kernel, [2] after it (and the split combine), [3] after the output projection.
+  // attention kernel, [2] after it (and the split combine), [3] after the output projection;
+  // mla_prefill [0] before the latent gather, [1] before the attention, [2] after it.
   cudaEvent_t* mla_phase_events = nullptr;
   bool mla_force_generic = false;  // cuda_bench only: the generic decode kernel, for comparison
   int mla_variant = 0;  // cuda_bench only: alternative fast-kernel shapes (mla_decode.cu)
