@@ -211,7 +211,7 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
 // Up to 128 tokens every path runs on the same data: the default, the pointer-array chunks (-1)
 // and the grouped kernel's alternative tiles (1..kMoePaths; bulk-copy tiles need K a multiple
 // of 64 or 128, which the second shape gives both GEMMs).
-constexpr int kMoePaths = 4;
+constexpr int kMoePaths = 7;
 
 TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
   // H 36: rows the grouped kernel and the skinny kernel do not take (not 16-byte multiples),

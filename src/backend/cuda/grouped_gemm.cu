@@ -3,13 +3,14 @@
 // is read back and no batch entry is wasted on a chunk that does not exist.
 //
 // CTA (feature tile, expert, row range): 8 warps own 16 output features each (128 per CTA;
-// with SwiGLU the matching 128 up rows as well) and stream that weight tile through a 4-stage
-// pipeline of 64-wide k slabs, loaded as TMA tensor-map boxes, while 64 of the expert's rows per
-// pass come by cp.async into the same stages (through the row map, so the tokens are read in
-// place). Tensor cores (mma.sync m16n8k16, ldmatrix fragments) do the products; at these sizes
-// the kernel is bound by the weight stream. The cuBLAS pointer-array kernels it replaces ran at
-// 70-78% of the copy bandwidth at 32-128 tokens, and every unused chunk entry re-read an expert
-// from L2; per-thread cp.async weight tiles reached 75-78% (docs/PERFORMANCE.md).
+// with SwiGLU the matching 128 up rows as well) and stream that weight tile through a pipeline
+// of 64-wide k slabs (4 stages; 2 with SwiGLU, so that two CTAs share an SM), loaded as TMA
+// tensor-map boxes, while 64 of the expert's rows per pass come by cp.async into the same stages
+// (through the row map, so the tokens are read in place). Tensor cores (mma.sync m16n8k16, ldmatrix
+// fragments) do the products; at these sizes the kernel is bound by the weight stream. The cuBLAS
+// pointer-array kernels it replaces ran at 70-78% of the copy bandwidth at 32-128 tokens, and every
+// unused chunk entry re-read an expert from L2; per-thread cp.async weight tiles reached 75-78%
+// (docs/PERFORMANCE.md).
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
@@ -284,8 +285,17 @@ void launch_variant(Context& c, const GroupedGemm& g) {
       return launch<Shape<GLU, 8, 5, true>>(c, g);
     case 4:
       return launch<Shape<GLU, 4, 6, true>>(c, g);
-    default:
+    case 5:  // the default until the SwiGLU GEMM's stages were cut to two
       return launch<Shape<GLU, 8, 4, true>>(c, g);
+    case 6:
+      return launch<Shape<GLU, 8, 2, true>>(c, g);
+    case 7:
+      return launch<Shape<GLU, 8, GLU ? 2 : 3, true>>(c, g);
+    default:
+      // Two stages for the SwiGLU GEMM (two CTAs of 86 KB per SM instead of one of 172 KB: the
+      // second CTA's warps hide the first's mma latency; H200, 64 tok/expert: 342 against
+      // 372 us), four for the down projection (two CTAs per SM already).
+      return launch<Shape<GLU, 8, GLU ? 2 : 4, true>>(c, g);
   }
 }
 
