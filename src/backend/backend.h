@@ -68,6 +68,14 @@ class Backend {
   // residual += x; out = rms_norm(residual). residual, x, out [T, D].
   virtual void add_rms_norm(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
                             const Tensor& out) = 0;
+  // add_rms_norm(residual, x + x2, w, eps, out) with x + x2 rounded to x's type (x2 [T, D]), as
+  // add(x, x2) then add_rms_norm would compute it; x is scratch afterwards (a backend may do it
+  // all in one pass and leave x as it was).
+  virtual void add2_rms_norm(const Tensor& residual, const Tensor& x, const Tensor& x2,
+                             const Tensor& w, float eps, const Tensor& out) {
+    add(x, x2);
+    add_rms_norm(residual, x, w, eps, out);
+  }
   // y += x, both [T, D].
   virtual void add(const Tensor& y, const Tensor& x) = 0;
   // out = silu(gate_up[:, :I]) * gate_up[:, I:]; gate_up [T, 2I], out [T, I].
@@ -97,6 +105,14 @@ class Backend {
   virtual void mla_cache_write(const Tensor& ckv, const Tensor& norm_w, float eps,
                                const Tensor& positions, const Tensor& slots, const RopeParams& rope,
                                const Tensor& cache) = 0;
+  // Both of the above for one step's new tokens (a backend may do them in one pass).
+  virtual void mla_cache_write_and_rope_q(const Tensor& ckv, const Tensor& norm_w, float eps,
+                                          const Tensor& positions, const Tensor& slots,
+                                          const RopeParams& rope, const Tensor& cache,
+                                          const Tensor& q, int64_t heads, int64_t nope_dim) {
+    mla_cache_write(ckv, norm_w, eps, positions, slots, rope, cache);
+    rope_q(q, positions, rope, heads, nope_dim);
+  }
   // Attention of every new token over its sequence's cached latents (prefix + itself).
   virtual void mla_attention(const MlaParams& p) = 0;
 

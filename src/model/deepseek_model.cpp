@@ -181,9 +181,8 @@ void DeepseekModel::attention(MicroBatch& mb, int64_t l, LatentCache& cache) {
   // ckv: [T, r + dr] -> cache rows (normed latent | roped k_rope)
   Tensor ckv = mb.scratch(be_, kCkv, act, T, r + dr);
   be_.gemm(x, L.kv_a, ckv);
-  be_.mla_cache_write(ckv, L.kv_a_norm, kLatentNormEps, mb.positions, mb.slots, rope_,
-                      cache.layer(l));
-  be_.rope_q(q, mb.positions, rope_, heads, dn);
+  be_.mla_cache_write_and_rope_q(ckv, L.kv_a_norm, kLatentNormEps, mb.positions, mb.slots, rope_,
+                                 cache.layer(l), q, heads, dn);
   // attn: [T, heads * dv]
   Tensor attn = mb.scratch(be_, kAttn, act, T, heads * dv);
   MlaParams p;
@@ -273,16 +272,20 @@ void DeepseekModel::routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, c
 void DeepseekModel::shared_experts(MicroBatch& mb, int64_t l) {
   const LayerWeights& L = w_.layers[l];
   if (!L.has_shared) return;
-  Tensor shared = mb.scratch(be_, kShared, be_.act_dtype(), mb.num_tokens, config_.hidden_size);
-  run_mlp(be_, mb, L.shared, mb.normed, shared);
-  be_.add(mb.ffn_out, shared);
+  mb.shared = mb.scratch(be_, kShared, be_.act_dtype(), mb.num_tokens, config_.hidden_size);
+  run_mlp(be_, mb, L.shared, mb.normed, mb.shared);
 }
 
 void DeepseekModel::finish_layer(MicroBatch& mb, int64_t l) {
   const Tensor& next_norm =
       l + 1 < config_.num_hidden_layers ? w_.layers[l + 1].input_norm : w_.final_norm;
-  be_.add_rms_norm(mb.hidden, mb.ffn_out, next_norm, static_cast<float>(config_.rms_norm_eps),
-                   mb.normed);
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  if (mb.shared.empty()) {
+    be_.add_rms_norm(mb.hidden, mb.ffn_out, next_norm, eps, mb.normed);
+  } else {  // the shared experts' sum joins here, saving a pass over the rows
+    be_.add2_rms_norm(mb.hidden, mb.ffn_out, mb.shared, next_norm, eps, mb.normed);
+    mb.shared = Tensor{};
+  }
 }
 
 void DeepseekModel::logits(MicroBatch& mb, std::vector<float>& out) {

@@ -25,6 +25,7 @@ struct MicroBatch {
   Tensor normed;   // [T, H] input of the next sublayer
   Tensor sub_out;  // [T, H] attention output (partial under attention TP)
   Tensor ffn_out;  // [T, H] feed-forward output (partial while MoE sums are pending)
+  Tensor shared;   // [T, H] shared experts' output, added by finish_layer; empty: none pending
   // Per-step metadata (backend memory) and host mirrors.
   Tensor ids, positions, slots, q_start, kv_len, decode, block_table;
   Tensor logit_rows;  // I32 [1, R]: rows of normed whose logits are wanted

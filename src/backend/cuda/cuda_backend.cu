@@ -89,6 +89,8 @@ class CudaBackend final : public Backend {
     DUET_CUBLAS_CHECK(cublasSetMathMode(c_.blas, CUBLAS_DEFAULT_MATH));
     DUET_CUDA_CHECK(cudaMalloc(&blas_ws_, kCublasWorkspaceBytes));
     DUET_CUBLAS_CHECK(cublasSetWorkspace(c_.blas, blas_ws_, kCublasWorkspaceBytes));
+    DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
+    DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
     if (cuda::OpProfile::requested()) prof_ = std::make_unique<cuda::OpProfile>(c_.stream);
   }
   ~CudaBackend() override {
@@ -102,6 +104,7 @@ class CudaBackend final : public Backend {
     cuda::cudnn_sdpa_destroy(c_.cudnn);
     cublasDestroy(c_.blas);
     cudaFree(blas_ws_);
+    cudaFree(c_.route_done);
     cudaStreamDestroy(c_.stream);
   }
 
@@ -182,6 +185,11 @@ class CudaBackend final : public Backend {
     cuda::OpScope scope(prof_.get(), "add_rms_norm", x.rows);
     cuda::rms_norm(c_, residual, w, eps, out, &x);
   }
+  void add2_rms_norm(const Tensor& residual, const Tensor& x, const Tensor& x2, const Tensor& w,
+                     float eps, const Tensor& out) override {
+    cuda::OpScope scope(prof_.get(), "add2_rms_norm", x.rows);
+    cuda::rms_norm(c_, residual, w, eps, out, &x, &x2);
+  }
   void add(const Tensor& y, const Tensor& x) override {
     cuda::OpScope scope(prof_.get(), "add", y.rows);
     cuda::add(c_, y, x);
@@ -223,6 +231,14 @@ class CudaBackend final : public Backend {
                        const Tensor& slots, const RopeParams& rope, const Tensor& cache) override {
     cuda::OpScope scope(prof_.get(), "mla_cache_write", ckv.rows);
     cuda::mla_cache_write(c_, ckv, norm_w, eps, positions, slots, rope, cache);
+  }
+  void mla_cache_write_and_rope_q(const Tensor& ckv, const Tensor& norm_w, float eps,
+                                  const Tensor& positions, const Tensor& slots,
+                                  const RopeParams& rope, const Tensor& cache, const Tensor& q,
+                                  int64_t heads, int64_t nope_dim) override {
+    cuda::OpScope scope(prof_.get(), "mla_cache_write_and_rope_q", ckv.rows);
+    cuda::mla_cache_write(c_, ckv, norm_w, eps, positions, slots, rope, cache, &q, heads,
+                          nope_dim);
   }
   void mla_attention(const MlaParams& p) override {
     // Decode sequences (absorbed form) and prefill sequences (expanded form) write disjoint

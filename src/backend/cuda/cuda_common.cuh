@@ -122,6 +122,8 @@ struct Context {
   void* upload_pinned = nullptr;
   size_t upload_pinned_bytes = 0;
   cudaEvent_t upload_done = nullptr;
+  // Zero between launches: the fused small-batch router counts its finished CTAs here.
+  unsigned* route_done = nullptr;
   // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
   CudnnSdpa* cudnn = nullptr;
   bool cudnn_tried = false;
@@ -140,8 +142,10 @@ struct Context {
 // ---- launchers, one group per .cu file
 // elementwise.cu
 void embedding(Context& c, const Tensor& ids, const Tensor& table, const Tensor& out);
+// residual_add: x += residual_add first (x is then the residual stream); residual_add2: that
+// addend is residual_add + residual_add2, rounded to its type (as add() would store it).
 void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Tensor& out,
-              const Tensor* residual_add);
+              const Tensor* residual_add, const Tensor* residual_add2 = nullptr);
 void add(Context& c, const Tensor& y, const Tensor& x);
 void silu_mul(Context& c, const Tensor& gate_up, const Tensor& out);
 void gather_rows(Context& c, const Tensor& x, const Tensor& rows, const Tensor& out);
@@ -166,6 +170,12 @@ bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Te
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
                          const void* const* w, int64_t ldw, const void* const* x, void* const* y,
                          int64_t glu_offset = 0);
+// Strided form of gemm_strided_batched for 1-2 rows (w_transposed: w[b] stored [K, N]); false as
+// skinny_gemm.
+bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_t N, int64_t K,
+                                 const bf16* x, int64_t ldx, int64_t stride_x, const bf16* w,
+                                 int64_t ldw, int64_t stride_w, bf16* y, int64_t ldy,
+                                 int64_t stride_y, bool w_transposed);
 // grouped_gemm.cu: for every expert e < E at once, rows y[first[e] + i] = x[src(first[e] + i)]
 // w[e]^T, i < count[e], with first and count read from device memory (nothing comes back to the
 // host). glu_offset > 0: SwiGLU of a gate_up weight as in skinny_gemm_batched.
@@ -189,9 +199,11 @@ void grouped_gemm(Context& c, const GroupedGemm& g);
 // rope_cache.cu
 void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopeParams& rope,
             int64_t heads, int64_t nope_dim);
+// With q: also rope_q(q, heads, nope_dim) for the same tokens, in the same launch.
 void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float eps,
                      const Tensor& positions, const Tensor& slots, const RopeParams& rope,
-                     const Tensor& cache);
+                     const Tensor& cache, const Tensor* q = nullptr, int64_t heads = 0,
+                     int64_t nope_dim = 0);
 // mla_decode.cu / mla_prefill.cu
 void mla_decode(Context& c, const MlaParams& p);
 void mla_prefill(Context& c, const MlaParams& p);

@@ -166,7 +166,7 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
   const int64_t H = 64;
   std::mt19937 rng(5);
   for (const Case& cs : cases) {
-    for (int64_t T : {0, 1, 33, 200}) {
+    for (int64_t T : {0, 1, 2, 33, 200, 2}) {  // 1-2: the fused launch, twice
       SCOPED_TRACE("E " + std::to_string(cs.E) + " T " + std::to_string(T));
       // Small multiples of 1/4 and 1/8: every logit is exact in fp32, so ties are real ties.
       std::vector<float> x(T * H), gate(cs.E * H), bias(cs.E);

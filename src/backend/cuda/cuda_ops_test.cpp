@@ -31,6 +31,17 @@ TEST_F(CudaOps, ElementwiseAndNorm) {
       for (int64_t t = 0; t < T; ++t) cpu::rms_norm_row(&resf[t * D], wc, 1e-6f, &ref[t * D], D);
       expect_close(download(yf), resf, 1e-6f, "add_rms_norm f32 residual");
       expect_close(download(out), ref, 1e-2f, "add_rms_norm f32 residual out");
+      // add2_rms_norm: the same bits as add + add_rms_norm (residual and out).
+      {
+        auto x2 = randn(T * D, 4);
+        Tensor r1 = upload(y, T, D), r2 = upload(y, T, D), a1 = upload(x, T, D);
+        Tensor a2 = upload(x, T, D), b = upload(x2, T, D), o1 = empty(T, D), o2 = empty(T, D);
+        be->add(a1, b);
+        be->add_rms_norm(r1, a1, wd, 1e-6f, o1);
+        be->add2_rms_norm(r2, a2, b, wd, 1e-6f, o2);
+        EXPECT_EQ(download(r2), download(r1)) << "add2_rms_norm residual";
+        EXPECT_EQ(download(o2), download(o1)) << "add2_rms_norm out";
+      }
       // silu_mul over [T, 2I] with I = D / 2 (rounded down)
       const int64_t I = D / 2;
       Tensor act = empty(T, I);
@@ -152,6 +163,21 @@ TEST_F(CudaOps, RopeAndCacheWrite) {
         r2.push_back(cref[slots[t] * (r + dr) + c]);
       }
     expect_close(g2, r2, 1e-2f, "mla_cache_write");
+
+    // The fused form writes the same bits as the two ops (from the same q values, into a fresh
+    // cache).
+    const std::vector<float> q0 = randn(T * H * (dn + dr), 6);
+    Tensor q2 = upload(q0, T, H * (dn + dr)), q_in = upload(q0, T, H * (dn + dr));
+    Tensor cache2 = empty(128, r + dr);
+    be->mla_cache_write_and_rope_q(upload(ckv, T, r + dr), upload(nw, 1, r, DType::kF32), 1e-6f,
+                                   posd, upload_i32(slots, 1, T), rp, cache2, q2, H, dn);
+    be->rope_q(q_in, posd, rp, H, dn);
+    EXPECT_EQ(download(q2), download(q_in)) << "fused rope_q, T " << T;
+    const std::vector<float> got2 = download(cache2);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < r + dr; ++c)
+        ASSERT_EQ(got2[slots[t] * (r + dr) + c], got[slots[t] * (r + dr) + c])
+            << "fused cache write, token " << t << " column " << c;
   }
 }
 

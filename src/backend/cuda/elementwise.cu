@@ -68,8 +68,9 @@ __device__ __forceinline__ void store8(float* p, const float (&v)[8]) {
 // rms_norm_kernel for rows of at most 8 kVecChunks kThreads values, the row held in registers.
 template <typename TR, typename TX, typename TW, typename TO>
 __global__ void __launch_bounds__(kThreads)
-    rms_norm_vec_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TW* w, float eps,
-                        TO* out, int64_t ld_out, int64_t cols) {
+    rms_norm_vec_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TX* x2,
+                        int64_t ld_x2, const TW* w, float eps, TO* out, int64_t ld_out,
+                        int64_t cols) {
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   TR* r = res + t * ld_res;
@@ -83,6 +84,12 @@ __global__ void __launch_bounds__(kThreads)
     if (x) {
       float xv[8];
       load8(x + t * ld_x + ch * 8, xv);
+      if (x2) {  // x + x2 rounded as add() stores it
+        float x2v[8];
+        load8(x2 + t * ld_x2 + ch * 8, x2v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) xv[j] = to_float(from_float<TX>(xv[j] + x2v[j]));
+      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) v[i][j] = to_float(from_float<TR>(v[i][j] + xv[j]));
     }
@@ -158,8 +165,9 @@ __global__ void embedding_kernel(const int32_t* ids, const TT* table, int64_t ld
 // residual stream res may be f32 while x and out are bf16 (a wider residual, measured on the
 // golden fixtures, did not bring the CUDA run closer to fp64 than a bf16 one; see PERFORMANCE.md).
 template <typename TR, typename TX, typename TW, typename TO>
-__global__ void rms_norm_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TW* w,
-                                float eps, TO* out, int64_t ld_out, int64_t cols) {
+__global__ void rms_norm_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TX* x2,
+                                int64_t ld_x2, const TW* w, float eps, TO* out, int64_t ld_out,
+                                int64_t cols) {
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   TR* r = res + t * ld_res;
@@ -168,7 +176,9 @@ __global__ void rms_norm_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld
     float v = to_float(r[c]);
     if (x) {
       // The norm reads the residual as stored (rounded when the stream is bf16).
-      const TR sum = from_float<TR>(v + to_float(x[t * ld_x + c]));
+      float xv = to_float(x[t * ld_x + c]);
+      if (x2) xv = to_float(from_float<TX>(xv + to_float(x2[t * ld_x2 + c])));
+      const TR sum = from_float<TR>(v + xv);
       r[c] = sum;
       v = to_float(sum);
     }
@@ -231,9 +241,12 @@ void embedding(Context& c, const Tensor& ids, const Tensor& table, const Tensor&
 }
 
 void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Tensor& out,
-              const Tensor* residual_add) {
+              const Tensor* residual_add, const Tensor* residual_add2) {
   if (x.rows == 0) return;
   DUET_CHECK(w.cols == x.cols && out.cols == x.cols, "rms_norm: shapes differ");
+  DUET_CHECK(!residual_add2 || (residual_add && residual_add2->dtype == residual_add->dtype &&
+                                residual_add2->cols == x.cols),
+             "rms_norm: second addend");
   const DType add_dtype = residual_add ? residual_add->dtype : out.dtype;
   dispatch_float(x.dtype, [&](auto* tr) {
     using TR = std::remove_pointer_t<decltype(tr)>;
@@ -245,11 +258,13 @@ void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Ten
           using TO = std::remove_pointer_t<decltype(to)>;
           const TX* add = residual_add ? residual_add->ptr<const TX>() : nullptr;
           const int64_t ld_add = residual_add ? residual_add->ld : 0;
-          auto* kernel =
-              vec_rows(x.cols, {&x, residual_add, &w, &out}) && x.cols <= 8 * kVecChunks * kThreads
-                  ? rms_norm_vec_kernel<TR, TX, TW, TO>
-                  : rms_norm_kernel<TR, TX, TW, TO>;
-          kernel<<<x.rows, kThreads, 0, c.stream>>>(x.ptr<TR>(), x.ld, add, ld_add,
+          const TX* add2 = residual_add2 ? residual_add2->ptr<const TX>() : nullptr;
+          const int64_t ld_add2 = residual_add2 ? residual_add2->ld : 0;
+          auto* kernel = vec_rows(x.cols, {&x, residual_add, residual_add2, &w, &out}) &&
+                                 x.cols <= 8 * kVecChunks * kThreads
+                             ? rms_norm_vec_kernel<TR, TX, TW, TO>
+                             : rms_norm_kernel<TR, TX, TW, TO>;
+          kernel<<<x.rows, kThreads, 0, c.stream>>>(x.ptr<TR>(), x.ld, add, ld_add, add2, ld_add2,
                                                     w.ptr<const TW>(), eps, out.ptr<TO>(), out.ld,
                                                     x.cols);
         });

@@ -1,5 +1,5 @@
-// MoE router: fp32 logits = x gate^T (cuBLAS, fp32 output and accumulation), then one warp per
-// token runs exactly the CPU op's scoring and selection: sigmoid + noaux_tc grouped top-k
+// MoE router: fp32 logits = x gate^T (the GEMM path: cuBLAS or the skinny kernel, fp32 output and
+// accumulation; up to 2 tokens one fused launch computes them), then one warp per token runs exactly the CPU op's scoring and selection: sigmoid + noaux_tc grouped top-k
 // (bias steers selection only) or softmax + greedy / group-limited top-k. Every selection is
 // by (value descending, expert id ascending), so ties go to the lower id as on the CPU.
 #include <climits>
@@ -51,17 +51,20 @@ __device__ int warp_argmax(const float* v, const unsigned char* taken, int n) {
   return bi;
 }
 
-__global__ void route_kernel(RouteArgs a) {
-  extern __shared__ float smem[];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int t = blockIdx.x * kWarpsPerBlock + warp;
-  // Per warp: scores [E], choice [E], taken [E] bytes.
-  float* scores = smem + warp * (2 * a.E + (a.E + 3) / 4);
+// Floats of shared memory one warp's selection needs: scores [E], choice [E], taken [E] bytes.
+__host__ __device__ constexpr int route_smem_floats(int E) {
+  return 2 * E + (E + 3) / 4;
+}
+
+// Scoring and selection of token t by one warp; `smem` holds route_smem_floats(E) floats,
+// group_val / group_kept kMaxGroups entries, all the warp's own. The logits are read through L2
+// (__ldcg): in the fused small-batch kernel other CTAs wrote them during this launch.
+__device__ void route_token(const RouteArgs& a, int t, float* smem, float* group_val,
+                            unsigned char* group_kept) {
+  const int lane = threadIdx.x % 32;
+  float* scores = smem;
   float* choice = scores + a.E;
   auto* taken = reinterpret_cast<unsigned char*>(choice + a.E);
-  __shared__ float group_val[kWarpsPerBlock][kMaxGroups];
-  __shared__ unsigned char group_kept[kWarpsPerBlock][kMaxGroups];
-  if (t >= a.T) return;
   int32_t* ids = a.ids + t * a.ld_ids;
   float* w = a.weights + t * a.ld_w;
   if (a.valid && !a.valid[t]) {
@@ -72,19 +75,20 @@ __global__ void route_kernel(RouteArgs a) {
     return;
   }
   const float* lg = a.logits + static_cast<int64_t>(t) * a.E;
+  auto logit = [&](int e) { return __ldcg(lg + e); };
   const bool sigmoid = a.scoring == static_cast<int>(RouterScoring::kSigmoidNoauxTc);
   if (sigmoid) {
     for (int e = lane; e < a.E; e += 32) {
-      scores[e] = 1.0f / (1.0f + expf(-lg[e]));
+      scores[e] = 1.0f / (1.0f + expf(-logit(e)));
       choice[e] = scores[e] + (a.bias ? a.bias[e] : 0.0f);
     }
   } else {
     float m = -INFINITY;
-    for (int e = lane; e < a.E; e += 32) m = fmaxf(m, lg[e]);
+    for (int e = lane; e < a.E; e += 32) m = fmaxf(m, logit(e));
     for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
     float sum = 0.0f;
     for (int e = lane; e < a.E; e += 32) {
-      scores[e] = expf(lg[e] - m);
+      scores[e] = expf(logit(e) - m);
       sum += scores[e];
     }
     for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
@@ -106,22 +110,22 @@ __global__ void route_kernel(RouteArgs a) {
       int b2 = b1 == 0 ? 1 : 0;
       for (int i = 0; i < per; ++i)
         if (i != b1 && c[i] > c[b2]) b2 = i;
-      group_val[warp][lane] = sigmoid ? c[b1] + c[b2] : c[b1];
-      group_kept[warp][lane] = 0;
+      group_val[lane] = sigmoid ? c[b1] + c[b2] : c[b1];
+      group_kept[lane] = 0;
     }
     __syncwarp();
     if (lane == 0) {
       for (int j = 0; j < a.topk_group; ++j) {
         int best = -1;
         for (int gi = 0; gi < a.n_group; ++gi)
-          if (!group_kept[warp][gi] && (best < 0 || group_val[warp][gi] > group_val[warp][best]))
+          if (!group_kept[gi] && (best < 0 || group_val[gi] > group_val[best]))
             best = gi;
-        group_kept[warp][best] = 1;
+        group_kept[best] = 1;
       }
     }
     __syncwarp();
     for (int e = lane; e < a.E; e += 32)
-      if (!group_kept[warp][e / per]) choice[e] = sigmoid ? -INFINITY : 0.0f;
+      if (!group_kept[e / per]) choice[e] = sigmoid ? -INFINITY : 0.0f;
     __syncwarp();
   }
 
@@ -146,6 +150,74 @@ __global__ void route_kernel(RouteArgs a) {
   }
 }
 
+__global__ void route_kernel(RouteArgs a) {
+  extern __shared__ float smem[];
+  __shared__ float group_val[kWarpsPerBlock][kMaxGroups];
+  __shared__ unsigned char group_kept[kWarpsPerBlock][kMaxGroups];
+  const int warp = threadIdx.x / 32;
+  const int t = blockIdx.x * kWarpsPerBlock + warp;
+  if (t >= a.T) return;
+  route_token(a, t, smem + warp * route_smem_floats(a.E), group_val[warp], group_kept[warp]);
+}
+
+// Up to kFusedRows tokens: the router product and the selection in one launch. CTA e computes
+// expert e's logit of every token exactly as the skinny GEMM's CTA-per-feature form does (same
+// chunks per thread, same reduction order, so the same bits), then the last CTA to finish
+// (counted on `done`, which it resets for the next launch) selects for every token.
+constexpr int kFusedRows = 2, kFusedThreads = 256;
+
+template <int MR>
+__global__ void __launch_bounds__(kFusedThreads)
+    route_fused_kernel(RouteArgs a, const bf16* x, int64_t ldx, const bf16* gate, int64_t ldg,
+                       int K, float* logits, unsigned* done) {
+  extern __shared__ float smem[];
+  __shared__ float part[MR][kFusedThreads / 32];
+  __shared__ float group_val[MR][kMaxGroups];
+  __shared__ unsigned char group_kept[MR][kMaxGroups];
+  __shared__ bool last;
+  const int e = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const uint4* wrow = reinterpret_cast<const uint4*>(gate + static_cast<int64_t>(e) * ldg);
+  float acc[MR] = {};
+  for (int c = threadIdx.x; c < K / 8; c += kFusedThreads) {
+    const uint4 wv = __ldcs(wrow + c);
+    const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv);
+#pragma unroll
+    for (int m = 0; m < MR; ++m) {
+      const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
+      const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 wf = __bfloat1622float2(wp[i]), b = __bfloat1622float2(xp[i]);
+        acc[m] = fmaf(wf.x, b.x, acc[m]);
+        acc[m] = fmaf(wf.y, b.y, acc[m]);
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < MR; ++m) {
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
+    if (lane == 0) part[m][warp] = acc[m];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int m = 0; m < MR; ++m) {
+      float sum = 0.0f;
+      for (int i = 0; i < kFusedThreads / 32; ++i) sum += part[m][i];
+      logits[m * a.E + e] = sum;
+    }
+    __threadfence();  // the logits are visible before the count says so
+    last = atomicAdd(done, 1u) == static_cast<unsigned>(gridDim.x) - 1;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  if (warp < MR)
+    route_token(a, warp, smem + warp * route_smem_floats(a.E), group_val[warp], group_kept[warp]);
+  if (threadIdx.x == 0) *done = 0;
+}
+
 }  // namespace
 
 void moe_route(Context& c, const RouterParams& p) {
@@ -154,7 +226,11 @@ void moe_route(Context& c, const RouterParams& p) {
   DUET_CHECK(p.n_group <= kMaxGroups && p.top_k <= E, "moe_route: groups or top_k out of range");
   // logits: [T, E] f32.
   float* logits = c.workspace_as<float>(kWsRouterLogits, static_cast<size_t>(T * E));
-  gemm(c, p.x, p.gate, Tensor::matrix(logits, DType::kF32, T, E));
+  const bool fused = T <= kFusedRows && E <= 1024 && p.x.dtype == DType::kBF16 &&
+                     p.gate.dtype == DType::kBF16 && p.x.cols % 8 == 0 && p.x.ld % 8 == 0 &&
+                     p.gate.ld % 8 == 0 && reinterpret_cast<uintptr_t>(p.x.data) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(p.gate.data) % 16 == 0 && p.gate.rows == E;
+  if (!fused) gemm(c, p.x, p.gate, Tensor::matrix(logits, DType::kF32, T, E));
   RouteArgs a;
   a.logits = logits;
   a.bias = p.bias.empty() ? nullptr : p.bias.ptr<const float>();
@@ -171,7 +247,16 @@ void moe_route(Context& c, const RouterParams& p) {
   a.scoring = static_cast<int>(p.scoring);
   a.norm_topk_prob = p.norm_topk_prob;
   a.scaling = p.routed_scaling_factor;
-  const size_t smem = kWarpsPerBlock * (2 * E + (E + 3) / 4) * sizeof(float);
+  if (fused) {
+    const size_t smem = T * route_smem_floats(static_cast<int>(E)) * sizeof(float);
+    auto* kernel = T == 1 ? route_fused_kernel<1> : route_fused_kernel<2>;
+    kernel<<<static_cast<unsigned>(E), kFusedThreads, smem, c.stream>>>(
+        a, p.x.ptr<const bf16>(), p.x.ld, p.gate.ptr<const bf16>(), p.gate.ld,
+        static_cast<int>(p.x.cols), logits, c.route_done);
+    DUET_CUDA_LAUNCHED();
+    return;
+  }
+  const size_t smem = kWarpsPerBlock * route_smem_floats(static_cast<int>(E)) * sizeof(float);
   route_kernel<<<static_cast<unsigned>(ceil_div(T, kWarpsPerBlock)), 32 * kWarpsPerBlock, smem,
                  c.stream>>>(a);
   DUET_CUDA_LAUNCHED();

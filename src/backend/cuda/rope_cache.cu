@@ -17,10 +17,18 @@ __device__ __forceinline__ void rope_pair(float& x0, float& x1, int32_t pos, flo
 }
 
 // q: [T, heads * head_dim]; the last rope_dim values of each head rotate in interleaved pairs.
-__global__ void rope_q_kernel(bf16* q, int64_t ld, const int32_t* positions, const float* inv_freq,
-                              int heads, int head_dim, int nope_dim, int half, float factor) {
-  const int64_t t = blockIdx.x;
-  const int32_t pos = positions[t];
+struct RopeQ {
+  bf16* q = nullptr;
+  int64_t ld = 0;
+  int heads = 0, head_dim = 0, nope_dim = 0;
+};
+
+// Row t of q, by one block.
+__device__ __forceinline__ void rope_q_row(const RopeQ& a, int64_t t, int32_t pos,
+                                           const float* inv_freq, int half, float factor) {
+  bf16* q = a.q;
+  const int64_t ld = a.ld;
+  const int heads = a.heads, head_dim = a.head_dim, nope_dim = a.nope_dim;
   for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
     const int h = i / half, k = i % half;
     bf16* p = q + t * ld + h * head_dim + nope_dim + 2 * k;
@@ -31,12 +39,18 @@ __global__ void rope_q_kernel(bf16* q, int64_t ld, const int32_t* positions, con
   }
 }
 
-// One block per new token: cache[slot] = rms_norm(ckv[:r]) * w | rope(ckv[r:r+dr]).
+__global__ void rope_q_kernel(RopeQ a, const int32_t* positions, const float* inv_freq, int half,
+                              float factor) {
+  rope_q_row(a, blockIdx.x, positions[blockIdx.x], inv_freq, half, factor);
+}
+
+// One block per new token: cache[slot] = rms_norm(ckv[:r]) * w | rope(ckv[r:r+dr]); with rq.q
+// also the token's row of q (rope_q), saving a launch per layer.
 template <typename TW>
 __global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w, float eps, int r,
                                    const int32_t* positions, const int32_t* slots,
                                    const float* inv_freq, int half, float factor, bf16* cache,
-                                   int64_t ld_cache) {
+                                   int64_t ld_cache, RopeQ rq) {
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   const bf16* src = ckv + t * ld_ckv;
@@ -61,35 +75,48 @@ __global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w,
     dst[r + 2 * k] = __float2bfloat16_rn(x0);
     dst[r + 2 * k + 1] = __float2bfloat16_rn(x1);
   }
+  if (rq.q) rope_q_row(rq, t, pos, inv_freq, half, factor);
+}
+
+}  // namespace
+
+namespace {
+
+RopeQ rope_q_args(const Tensor& q, const RopeParams& rope, int64_t heads, int64_t nope_dim) {
+  const int64_t head_dim = nope_dim + rope.dim;
+  DUET_CHECK(q.dtype == DType::kBF16 && q.cols == heads * head_dim, "rope_q: q [", q.rows, ",",
+             q.cols, "]");
+  return RopeQ{q.ptr<bf16>(), q.ld, static_cast<int>(heads), static_cast<int>(head_dim),
+               static_cast<int>(nope_dim)};
 }
 
 }  // namespace
 
 void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopeParams& rope,
             int64_t heads, int64_t nope_dim) {
-  const int64_t head_dim = nope_dim + rope.dim;
-  DUET_CHECK(q.dtype == DType::kBF16 && q.cols == heads * head_dim, "rope_q: q [", q.rows, ",",
-             q.cols, "]");
+  const RopeQ a = rope_q_args(q, rope, heads, nope_dim);
   if (q.rows == 0) return;
-  rope_q_kernel<<<q.rows, kThreads, 0, c.stream>>>(
-      q.ptr<bf16>(), q.ld, positions.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
-      static_cast<int>(heads), static_cast<int>(head_dim), static_cast<int>(nope_dim),
-      static_cast<int>(rope.dim / 2), rope.attention_factor);
+  rope_q_kernel<<<q.rows, kThreads, 0, c.stream>>>(a, positions.ptr<const int32_t>(),
+                                                   rope.inv_freq.ptr<const float>(),
+                                                   static_cast<int>(rope.dim / 2),
+                                                   rope.attention_factor);
   DUET_CUDA_LAUNCHED();
 }
 
 void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float eps,
                      const Tensor& positions, const Tensor& slots, const RopeParams& rope,
-                     const Tensor& cache) {
+                     const Tensor& cache, const Tensor* q, int64_t heads, int64_t nope_dim) {
   const int64_t r = norm_w.cols;
   DUET_CHECK(ckv.cols == r + rope.dim && cache.cols == ckv.cols, "mla_cache_write shapes");
   DUET_CHECK(ckv.dtype == DType::kBF16 && cache.dtype == DType::kBF16, "mla_cache_write: bf16");
+  const RopeQ rq = q ? rope_q_args(*q, rope, heads, nope_dim) : RopeQ{};
+  DUET_CHECK(!q || q->rows == ckv.rows, "mla_cache_write: q and ckv rows differ");
   if (ckv.rows == 0) return;
   auto launch = [&](auto* w) {
     cache_write_kernel<<<ckv.rows, kThreads, 0, c.stream>>>(
         ckv.ptr<const bf16>(), ckv.ld, w, eps, static_cast<int>(r), positions.ptr<const int32_t>(),
         slots.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
-        static_cast<int>(rope.dim / 2), rope.attention_factor, cache.ptr<bf16>(), cache.ld);
+        static_cast<int>(rope.dim / 2), rope.attention_factor, cache.ptr<bf16>(), cache.ld, rq);
   };
   if (norm_w.dtype == DType::kF32)
     launch(norm_w.ptr<const float>());

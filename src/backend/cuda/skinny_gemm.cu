@@ -2,8 +2,9 @@
 // streams its weight row once with 16-byte loads, every row of x (L1-resident) is multiplied in,
 // and the lanes' partial sums meet in a shuffle reduction. cuBLAS picks kernels for these shapes
 // that leave most SMs idle (measured on H100 at one row: [2048, 11264] weights in 1.6 ms, 29
-// GB/s), and at batch 1 decode is nothing but such products. Batched form: the MoE plan's
-// pointer arrays, one expert chunk of `rows` rows per entry.
+// GB/s), and at batch 1 decode is nothing but such products. Batched forms: the MoE plan's
+// pointer arrays, one expert chunk of `rows` rows per entry; strided problems (MLA's per-head
+// products), where y = x w with w stored [K, N] has its own kernel.
 #include "backend/cuda/cuda_common.cuh"
 
 namespace duet::cuda {
@@ -17,7 +18,8 @@ constexpr int kUnroll = 4;  // 16-byte loads in flight per lane and weight row
 constexpr int kMaxRows = 2;
 
 struct SkinnyArgs {
-  // Single problem (w_ptrs == nullptr) or `batch` problems given by pointer arrays.
+  // `batch` problems (grid y) given by pointer arrays, or (w_ptrs == nullptr) problem b at
+  // w + b * w_bstride, x + b * x_bstride, y + b * y_bstride (elements; 0 for one problem).
   const bf16* w;
   const bf16* x;
   void* y;
@@ -25,6 +27,7 @@ struct SkinnyArgs {
   const void* const* x_ptrs;
   void* const* y_ptrs;
   int64_t ldw, ldx, ldy;
+  int64_t w_bstride, x_bstride, y_bstride;
   int rows, N, K;
   // > 0: SwiGLU output. Feature n is silu(x w[n]) * (x w[n + glu_offset]): the gate and up
   // rows of a gate_up weight, so the [rows, 2I] product never exists.
@@ -94,9 +97,10 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
-  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[blockIdx.y]) : a.w;
-  const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[blockIdx.y]) : a.x;
-  TO* y = static_cast<TO*>(a.y_ptrs ? a.y_ptrs[blockIdx.y] : a.y);
+  const int b = blockIdx.y;
+  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[b]) : a.w + b * a.w_bstride;
+  const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[b]) : a.x + b * a.x_bstride;
+  TO* y = a.y_ptrs ? static_cast<TO*>(a.y_ptrs[b]) : static_cast<TO*>(a.y) + b * a.y_bstride;
   const int chunks = a.K / 8;  // 16-byte chunks of a row
   constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
   const int l = CTA_ROW ? static_cast<int>(threadIdx.x) : lane;
@@ -141,6 +145,61 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
     for (int m = 0; m < MR; ++m)
       if (m < a.rows) y[static_cast<int64_t>(m) * a.ldy + n] = from_float<TO>(acc[m]);
   }
+}
+
+// y = x w with w stored [K, N] (k-major rows, as the MLA absorption reads W_UK): a CTA takes 64
+// output columns; its 32 row groups of 8 lanes stream w rows k = group, group + 32, ... (each lane
+// 8 columns with 16-byte loads) and meet in shared memory. bf16 y.
+constexpr int kXwCols = 64, kXwGroups = 32;
+
+template <int MR>
+__global__ void __launch_bounds__(kXwGroups * 8) skinny_xw_kernel(SkinnyArgs a) {
+  const int lane8 = threadIdx.x % 8, group = threadIdx.x / 8, b = blockIdx.y;
+  const int n = blockIdx.x * kXwCols + lane8 * 8;
+  const bf16* w = a.w + b * a.w_bstride;
+  const bf16* x = a.x + b * a.x_bstride;
+  float acc[MR][8] = {};
+  if (n < a.N) {
+    for (int k0 = group; k0 < a.K; k0 += kXwGroups * kUnroll) {
+      uint4 wv[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int k = k0 + u * kXwGroups;
+        wv[u] = k < a.K ? __ldcs(reinterpret_cast<const uint4*>(w + k * a.ldw + n))
+                        : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int k = k0 + u * kXwGroups;
+        if (k >= a.K) break;
+        const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
+#pragma unroll
+        for (int m = 0; m < MR; ++m) {
+          if (m >= a.rows) break;
+          const float xv = __bfloat162float(x[m * a.ldx + k]);
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const float2 wf = __bfloat1622float2(wp[i]);
+            acc[m][2 * i] = fmaf(xv, wf.x, acc[m][2 * i]);
+            acc[m][2 * i + 1] = fmaf(xv, wf.y, acc[m][2 * i + 1]);
+          }
+        }
+      }
+    }
+  }
+  __shared__ float part[kXwGroups][MR][kXwCols];
+#pragma unroll
+  for (int m = 0; m < MR; ++m)
+#pragma unroll
+    for (int e = 0; e < 8; ++e) part[group][m][lane8 * 8 + e] = acc[m][e];
+  __syncthreads();
+  if (threadIdx.x >= MR * kXwCols) return;
+  const int m = threadIdx.x / kXwCols, col = threadIdx.x % kXwCols;
+  const int out = blockIdx.x * kXwCols + col;
+  if (m >= a.rows || out >= a.N) return;
+  float sum = 0.0f;
+  for (int g = 0; g < kXwGroups; ++g) sum += part[g][m][col];
+  static_cast<bf16*>(a.y)[b * a.y_bstride + m * a.ldy + out] = __float2bfloat16_rn(sum);
 }
 
 // Up to this many features a CTA per feature (at most this many CTAs).
@@ -208,6 +267,41 @@ bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) 
 
 bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
   return skinny_single(c, x, w, y, true);
+}
+
+bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_t N, int64_t K,
+                                 const bf16* x, int64_t ldx, int64_t stride_x, const bf16* w,
+                                 int64_t ldw, int64_t stride_w, bf16* y, int64_t ldy,
+                                 int64_t stride_y, bool w_transposed) {
+  if (rows < 1 || rows > kMaxRows || batch < 1 || batch > 65535 || N > (int64_t{1} << 30) ||
+      K > (int64_t{1} << 30) || ldw % 8 != 0 || stride_w % 8 != 0 || !aligned16(w))
+    return false;
+  // Without w_transposed x moves as 16-byte chunks along k; with it w does along n.
+  if (w_transposed ? N % 8 != 0
+                   : K % 8 != 0 || ldx % 8 != 0 || stride_x % 8 != 0 || !aligned16(x))
+    return false;
+  SkinnyArgs a{};
+  a.w = w;
+  a.x = x;
+  a.y = y;
+  a.ldw = ldw;
+  a.ldx = ldx;
+  a.ldy = ldy;
+  a.w_bstride = stride_w;
+  a.x_bstride = stride_x;
+  a.y_bstride = stride_y;
+  a.rows = static_cast<int>(rows);
+  a.N = static_cast<int>(N);
+  a.K = static_cast<int>(K);
+  if (!w_transposed) {
+    launch<bf16>(c, a, static_cast<int>(batch));
+    return true;
+  }
+  const dim3 grid(static_cast<unsigned>(ceil_div(N, kXwCols)), static_cast<unsigned>(batch));
+  auto* kernel = rows == 1 ? skinny_xw_kernel<1> : skinny_xw_kernel<2>;
+  kernel<<<grid, kXwGroups * 8, 0, c.stream>>>(a);
+  DUET_CUDA_LAUNCHED();
+  return true;
 }
 
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
