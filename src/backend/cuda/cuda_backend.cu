@@ -237,8 +237,7 @@ class CudaBackend final : public Backend {
                                   const RopeParams& rope, const Tensor& cache, const Tensor& q,
                                   int64_t heads, int64_t nope_dim) override {
     cuda::OpScope scope(prof_.get(), "mla_cache_write_and_rope_q", ckv.rows);
-    cuda::mla_cache_write(c_, ckv, norm_w, eps, positions, slots, rope, cache, &q, heads,
-                          nope_dim);
+    cuda::mla_cache_write(c_, ckv, norm_w, eps, positions, slots, rope, cache, &q, heads, nope_dim);
   }
   void mla_attention(const MlaParams& p) override {
     // Decode sequences (absorbed form) and prefill sequences (expanded form) write disjoint

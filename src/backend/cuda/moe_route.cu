@@ -1,7 +1,8 @@
-// MoE router: fp32 logits = x gate^T (the GEMM path: cuBLAS or the skinny kernel, fp32 output and
-// accumulation; up to 2 tokens one fused launch computes them), then one warp per token runs exactly the CPU op's scoring and selection: sigmoid + noaux_tc grouped top-k
-// (bias steers selection only) or softmax + greedy / group-limited top-k. Every selection is
-// by (value descending, expert id ascending), so ties go to the lower id as on the CPU.
+// MoE router: fp32 logits = x gate^T (the GEMM path: cuBLAS or the skinny kernel, fp32 output
+// and accumulation; up to 2 tokens one fused launch computes them), then one warp per token runs
+// exactly the CPU op's scoring and selection: sigmoid + noaux_tc grouped top-k (bias steers
+// selection only) or softmax + greedy / group-limited top-k. Every selection is by (value
+// descending, expert id ascending), so ties go to the lower id as on the CPU.
 #include <climits>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -118,8 +119,7 @@ __device__ void route_token(const RouteArgs& a, int t, float* smem, float* group
       for (int j = 0; j < a.topk_group; ++j) {
         int best = -1;
         for (int gi = 0; gi < a.n_group; ++gi)
-          if (!group_kept[gi] && (best < 0 || group_val[gi] > group_val[best]))
-            best = gi;
+          if (!group_kept[gi] && (best < 0 || group_val[gi] > group_val[best])) best = gi;
         group_kept[best] = 1;
       }
     }
