@@ -96,10 +96,9 @@ void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopePara
             int64_t heads, int64_t nope_dim) {
   const RopeQ a = rope_q_args(q, rope, heads, nope_dim);
   if (q.rows == 0) return;
-  rope_q_kernel<<<q.rows, kThreads, 0, c.stream>>>(a, positions.ptr<const int32_t>(),
-                                                   rope.inv_freq.ptr<const float>(),
-                                                   static_cast<int>(rope.dim / 2),
-                                                   rope.attention_factor);
+  rope_q_kernel<<<q.rows, kThreads, 0, c.stream>>>(
+      a, positions.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
+      static_cast<int>(rope.dim / 2), rope.attention_factor);
   DUET_CUDA_LAUNCHED();
 }
 

@@ -277,8 +277,7 @@ bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_
       K > (int64_t{1} << 30) || ldw % 8 != 0 || stride_w % 8 != 0 || !aligned16(w))
     return false;
   // Without w_transposed x moves as 16-byte chunks along k; with it w does along n.
-  if (w_transposed ? N % 8 != 0
-                   : K % 8 != 0 || ldx % 8 != 0 || stride_x % 8 != 0 || !aligned16(x))
+  if (w_transposed ? N % 8 != 0 : K % 8 != 0 || ldx % 8 != 0 || stride_x % 8 != 0 || !aligned16(x))
     return false;
   SkinnyArgs a{};
   a.w = w;
