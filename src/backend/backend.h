@@ -88,6 +88,13 @@ class Backend {
   // ---- matrix products: y = x w^T with x [T, K] activations, w [N, K] weights, y [T, N].
   // Row-independent: row t of y depends only on row t of x.
   virtual void gemm(const Tensor& x, const Tensor& w, const Tensor& y) = 0;
+  // y1 = x w1^T and y2 = x w2^T: two products of the same activations (a backend may run them as
+  // one).
+  virtual void gemm_pair(const Tensor& x, const Tensor& w1, const Tensor& y1, const Tensor& w2,
+                         const Tensor& y2) {
+    gemm(x, w1, y1);
+    gemm(x, w2, y2);
+  }
   // The SwiGLU half of an MLP: out [T, I] = silu(x w[:I]^T) * (x w[I:]^T) for a gate_up weight
   // w [2I, K]; gate_up [T, 2I] is scratch a backend may use for the product (as the default
   // does; a backend may also fuse the two and never write it).

@@ -170,17 +170,16 @@ void DeepseekModel::attention(MicroBatch& mb, int64_t l, LatentCache& cache) {
   const Tensor& x = mb.normed;
   // q: [T, heads * (dn + dr)]
   Tensor q = mb.scratch(be_, kQ, act, T, heads * (dn + dr));
+  // ckv: [T, r + dr] -> cache rows (normed latent | roped k_rope)
+  Tensor ckv = mb.scratch(be_, kCkv, act, T, r + dr);
   if (c.q_lora_rank > 0) {
     Tensor qa = mb.scratch(be_, kQa, act, T, c.q_lora_rank);  // [T, q_lora]
-    be_.gemm(x, L.q_a, qa);
+    be_.gemm_pair(x, L.q_a, qa, L.kv_a, ckv);
     be_.rms_norm(qa, L.q_a_norm, kLatentNormEps, qa);
     be_.gemm(qa, L.q_b, q);
   } else {
-    be_.gemm(x, L.q_b, q);
+    be_.gemm_pair(x, L.q_b, q, L.kv_a, ckv);
   }
-  // ckv: [T, r + dr] -> cache rows (normed latent | roped k_rope)
-  Tensor ckv = mb.scratch(be_, kCkv, act, T, r + dr);
-  be_.gemm(x, L.kv_a, ckv);
   be_.mla_cache_write_and_rope_q(ckv, L.kv_a_norm, kLatentNormEps, mb.positions, mb.slots, rope_,
                                  cache.layer(l), q, heads, dn);
   // attn: [T, heads * dv]

@@ -222,6 +222,13 @@ class CudaBackend final : public Backend {
                         x.rows);
     cuda::gemm(c_, x, w, y);
   }
+  void gemm_pair(const Tensor& x, const Tensor& w1, const Tensor& y1, const Tensor& w2,
+                 const Tensor& y2) override {
+    cuda::OpScope scope(prof_.get(), "gemm_pair", x.rows);
+    if (cuda::skinny_gemm_pair(c_, x, w1, y1, w2, y2)) return;
+    cuda::gemm(c_, x, w1, y1);
+    cuda::gemm(c_, x, w2, y2);
+  }
   void rope_q(const Tensor& q, const Tensor& positions, const RopeParams& rope, int64_t heads,
               int64_t nope_dim) override {
     cuda::OpScope scope(prof_.get(), "rope_q", q.rows);

@@ -161,6 +161,9 @@ void gemm_strided_batched(Context& c, int64_t batch, int64_t T, int64_t N, int64
 // skinny_gemm.cu: y = x w^T for 1-2 rows of bf16 x (bf16 w; bf16 or f32 y) at close to the
 // weight-streaming bandwidth; false (nothing launched) when the shape or alignment does not fit.
 bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
+// y1 = x w1^T and y2 = x w2^T in one launch (bf16 throughout); false as skinny_gemm.
+bool skinny_gemm_pair(Context& c, const Tensor& x, const Tensor& w1, const Tensor& y1,
+                      const Tensor& w2, const Tensor& y2);
 // y [rows, N] = silu(x w[:N]^T) * (x w[N:]^T) for a gate_up weight w [2N, K], bf16 y; false as
 // skinny_gemm.
 bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);

@@ -104,6 +104,26 @@ TEST_F(CudaOps, GemmMatchesCpuOnStridedViews) {
   }
 }
 
+// Two products of one x (attention's q and kv_a): one skinny launch for 1-2 rows, two GEMMs
+// beyond; strided outputs.
+TEST_F(CudaOps, GemmPairMatchesCpu) {
+  const int64_t K = 264, N1 = 1100, N2 = 40;
+  for (int64_t T : {0, 1, 2, 3, 9}) {
+    SCOPED_TRACE("T " + std::to_string(T));
+    auto x = randn(T * K, 8), w1 = randn(N1 * K, 9), w2 = randn(N2 * K, 10);
+    std::vector<float> r1(T * N1), r2(T * N2);
+    const Tensor xc = Tensor::matrix(x.data(), DType::kF32, T, K);
+    cpu::gemm(pool, xc, Tensor::matrix(w1.data(), DType::kF32, N1, K),
+              Tensor::matrix(r1.data(), DType::kF32, T, N1));
+    cpu::gemm(pool, xc, Tensor::matrix(w2.data(), DType::kF32, N2, K),
+              Tensor::matrix(r2.data(), DType::kF32, T, N2));
+    Tensor y1 = empty(T, N1 + 8).slice_cols(8, 8 + N1), y2 = empty(T, N2 + 3).slice_cols(0, N2);
+    be->gemm_pair(upload(x, T, K), upload(w1, N1, K), y1, upload(w2, N2, K), y2);
+    expect_close(download(y1), r1, 1e-2f, "gemm_pair first");
+    expect_close(download(y2), r2, 1e-2f, "gemm_pair second");
+  }
+}
+
 // The SwiGLU half of an MLP: fused for 1-2 rows (both skinny forms), gemm + silu_mul beyond.
 TEST_F(CudaOps, GemmSiluMulMatchesCpu) {
   for (int64_t T : {1, 2, 3, 9}) {

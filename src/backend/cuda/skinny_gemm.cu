@@ -28,6 +28,12 @@ struct SkinnyArgs {
   void* const* y_ptrs;
   int64_t ldw, ldx, ldy;
   int64_t w_bstride, x_bstride, y_bstride;
+  // A second weight of the same x (single problem, a warp per feature): features n >= N1 are row
+  // n - N1 of w2 and go to y2.
+  const bf16* w2;
+  void* y2;
+  int64_t ldw2, ldy2;
+  int N1;
   int rows, N, K;
   // > 0: SwiGLU output. Feature n is silu(x w[n]) * (x w[n + glu_offset]): the gate and up
   // rows of a gate_up weight, so the [rows, 2I] product never exists.
@@ -95,19 +101,24 @@ __device__ __forceinline__ void dot_rows(const uint4* const (&wrow)[NW], const b
 template <int MR, typename TO, bool GLU, bool CTA_ROW>
 __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
+  int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
   const int b = blockIdx.y;
   const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[b]) : a.w + b * a.w_bstride;
   const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[b]) : a.x + b * a.x_bstride;
   TO* y = a.y_ptrs ? static_cast<TO*>(a.y_ptrs[b]) : static_cast<TO*>(a.y) + b * a.y_bstride;
+  int64_t ldw = a.ldw, ldy = a.ldy;
+  if (!CTA_ROW && a.w2 && n >= a.N1) {
+    w = a.w2, y = static_cast<TO*>(a.y2), ldw = a.ldw2, ldy = a.ldy2;
+    n -= a.N1;
+  }
   const int chunks = a.K / 8;  // 16-byte chunks of a row
   constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
   const int l = CTA_ROW ? static_cast<int>(threadIdx.x) : lane;
   constexpr int kNW = GLU ? 2 : 1;  // weight rows per feature: gate (and up)
   const uint4* wrow[kNW];
-  wrow[0] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * a.ldw);
-  if constexpr (GLU) wrow[1] = reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * a.ldw);
+  wrow[0] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * ldw);
+  if constexpr (GLU) wrow[1] = reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * ldw);
   float sums[kNW][MR] = {};
   dot_rows<MR, kLanes, kNW>(wrow, x, a.ldx, a.rows, chunks, l, sums);
   float acc[MR], up[MR];
@@ -143,7 +154,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   if (lane == 0) {
 #pragma unroll
     for (int m = 0; m < MR; ++m)
-      if (m < a.rows) y[static_cast<int64_t>(m) * a.ldy + n] = from_float<TO>(acc[m]);
+      if (m < a.rows) y[static_cast<int64_t>(m) * ldy + n] = from_float<TO>(acc[m]);
   }
 }
 
@@ -220,7 +231,7 @@ void launch_rows(Context& c, const SkinnyArgs& a, int batch) {
 
 template <typename TO>
 void launch(Context& c, const SkinnyArgs& a, int batch) {
-  if (batch == 1 && a.N <= kCtaRowFeatures)
+  if (batch == 1 && a.N <= kCtaRowFeatures && !a.w2)
     launch_rows<TO, true>(c, a, batch);
   else
     launch_rows<TO, false>(c, a, batch);
@@ -263,6 +274,35 @@ bool skinny_single(Context& c, const Tensor& x, const Tensor& w, const Tensor& y
 
 bool skinny_gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
   return skinny_single(c, x, w, y, false);
+}
+
+bool skinny_gemm_pair(Context& c, const Tensor& x, const Tensor& w1, const Tensor& y1,
+                      const Tensor& w2, const Tensor& y2) {
+  auto fits = [&](const Tensor& w, const Tensor& y) {
+    return w.dtype == DType::kBF16 && y.dtype == DType::kBF16 && w.ld % 8 == 0 &&
+           aligned16(w.data) && w.cols == x.cols && y.rows == x.rows && y.cols == w.rows;
+  };
+  if (x.rows < 1 || x.rows > kMaxRows || x.dtype != DType::kBF16 || x.cols % 8 != 0 ||
+      x.ld % 8 != 0 || !aligned16(x.data) || !fits(w1, y1) || !fits(w2, y2) ||
+      w1.rows + w2.rows > (int64_t{1} << 30))
+    return false;
+  SkinnyArgs a{};
+  a.w = w1.ptr<const bf16>();
+  a.x = x.ptr<const bf16>();
+  a.y = y1.data;
+  a.ldw = w1.ld;
+  a.ldx = x.ld;
+  a.ldy = y1.ld;
+  a.w2 = w2.ptr<const bf16>();
+  a.y2 = y2.data;
+  a.ldw2 = w2.ld;
+  a.ldy2 = y2.ld;
+  a.N1 = static_cast<int>(w1.rows);
+  a.rows = static_cast<int>(x.rows);
+  a.N = static_cast<int>(w1.rows + w2.rows);
+  a.K = static_cast<int>(x.cols);
+  launch<bf16>(c, a, 1);
+  return true;
 }
 
 bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
