@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,15 @@ void print(const std::vector<Row>& rows) {
   std::printf("\n| benchmark | time (us) | rate |\n|---|---|---|\n");
   for (const auto& r : rows)
     std::printf("| %s | %.1f | %s |\n", r.what.c_str(), r.us, r.rate.c_str());
+}
+
+// "0,4,5" -> {0, 4, 5}
+std::vector<int> parse_ints(const std::string& list) {
+  std::vector<int> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(std::stoi(item));
+  return out;
 }
 
 std::string fmt(const char* f, double a, double b = 0, double c = 0) {
@@ -156,9 +166,14 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
                         100 * bytes / us / 1e3 / copy_gbs)});
     // Phases by CUDA events (median of 5 means of 20 calls): the attention kernel with its
     // split combine is what FlashMLA's benchmark times; the two GEMMs are reported beside it.
-    // Variants 1 and 2: alternative CTA shapes of the fast kernel (mla_decode.cu); 3: the
-    // generic kernel.
-    for (int variant = 0; variant < (headline ? 4 : 1); ++variant) {
+    // Variants (mla_decode.cu): 1 and 2 alternative kernels or CTA shapes, 3 the generic
+    // kernel; DUET_BENCH_MLA_VARIANTS lists them (default 0-3 on the headline shapes, 0 on the
+    // others).
+    const char* list = std::getenv("DUET_BENCH_MLA_VARIANTS");
+    const std::vector<int> variants = list       ? parse_ints(list)
+                                      : headline ? std::vector<int>{0, 1, 2, 3}
+                                                 : std::vector<int>{0};
+    for (const int variant : variants) {
       const bool generic = variant == 3;
       std::vector<MlaDecodePhaseTimes> ts;
       for (int i = 0; i < 5; ++i)
@@ -278,8 +293,7 @@ void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& 
                   fmt("%.0f TFLOP/s; gather + up-projection %.1f us", flops / t.attention_us / 1e6,
                       t.prepare_us)});
 }
-
-// DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone;
+// DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
 // DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens).
 int run() {
   Bench b;
@@ -287,6 +301,11 @@ int run() {
   const std::string only = std::getenv("DUET_BENCH_ONLY") ? std::getenv("DUET_BENCH_ONLY") : "";
   if (only.rfind("moe:", 0) == 0) {
     moe_experts_rows(b, rows, std::stoll(only.substr(4)));
+    print(rows);
+    return 0;
+  }
+  if (only == "mla") {  // the ceilings and the MLA decode rows alone
+    ceilings_decode_experts(b, rows);
     print(rows);
     return 0;
   }

@@ -114,12 +114,11 @@ TEST_F(CudaMla, RealDims64HeadsLongDecode) {
   run({64, 128, 64, 128, 512, {2047, 511, 3000}, {1, 1, 2}, {1, 1, 1}}, 13);
 }
 
-// The 512 + 64 kernel (mla_decode_fast.cuh) on each of its shapes (16-row CTAs go to the
-// generic kernel, which these cases then cover at real dims), 32-row and 64-row CTAs (heads not a
-// multiple of 16, several tokens per sequence), L = 1, lengths not a multiple of the 32/64-key
-// stage, many KV splits (few long sequences) and one split (more CTAs than SMs: o_lat written
-// without the combine). Short contexts on the three CTA shapes, for compute-sanitizer memcheck and
-// racecheck.
+// The 512 + 64 kernels (mla_decode_warps.cuh, mla_decode_fast.cuh, the generic one at 16
+// rows) on each of their shapes: 16-row, 32-row and 64-row CTAs (heads not a multiple of 16,
+// several tokens per sequence), L = 1, lengths not a multiple of the 32/64-key stage, many KV
+// splits (few long sequences) and one split (more CTAs than SMs: o_lat written without the
+// combine). Short contexts on the three CTA shapes, for compute-sanitizer memcheck and racecheck.
 TEST_F(CudaMla, FastKernelSmall) {
   run({16, 128, 64, 128, 512, {0, 70, 127}, {1, 1, 1}, {1, 1, 1}}, 21);
   run({16, 128, 64, 128, 512, {0, 33}, {2, 1}, {1, 1}}, 22);  // 32 rows
@@ -129,6 +128,41 @@ TEST_F(CudaMla, FastKernelSmall) {
 TEST_F(CudaMla, FastKernel16RowsEdgeLengths) {
   run({16, 128, 64, 128, 512, {0, 64, 126, 4999}, {1, 1, 1, 1}, {1, 1, 1, 1}}, 14);
   run({16, 128, 64, 128, 512, {0}, {1}, {1}}, 15);
+}
+
+// 16 heads over many sequences, lengths around the 32-key tile and the 64-key block, and
+// enough splits that the last, partial tile of a sequence lands in any stage.
+TEST_F(CudaMla, Decode16RowsManySequences) {
+  run({16,
+       128,
+       64,
+       128,
+       512,
+       {0, 31, 32, 33, 64, 95, 300, 1000, 9, 2},
+       std::vector<int32_t>(10, 1),
+       std::vector<int32_t>(10, 1)},
+      24);
+  run({16,
+       128,
+       64,
+       128,
+       512,
+       {4999, 1, 127, 62, 63, 2047, 5, 6},
+       std::vector<int32_t>(8, 1),
+       std::vector<int32_t>(8, 1)},
+      25);
+}
+
+// 64 heads and enough sequences that each split runs more tiles than the kernel has stages, so
+// every stage is refilled (the loader waits for the warps to hand it back).
+TEST_F(CudaMla, WarpsKernel64RowsStageReuse) {
+  MlaCase m{64, 128, 64, 128, 512, {}, {}, {}};
+  for (int32_t s = 0; s < 40; ++s) {
+    m.cached.push_back(600 + 7 * s);
+    m.fresh.push_back(1);
+    m.decode.push_back(1);
+  }
+  run(m, 26);
 }
 
 TEST_F(CudaMla, FastKernelOddHeadsAndTokens) {

@@ -3,16 +3,17 @@
 //   attention of [q_lat | q_rope] over the latent cache rows [c | k_rope] with V = c, split
 //   over the KV length so that a few long sequences still fill the GPU, then a combine step
 //   out = W_UV o_lat per head (cuBLAS, batched over heads).
-// One CTA of 8 warps takes up to 64 query rows ((token, head) pairs of one sequence: all 64
-// heads of a Kimi K2 decode token), so each cache tile is read from HBM once per sequence and
-// split. The DeepSeek-V3 cache layout (512 + 64) runs mla_decode_fast.cuh, other widths
-// mla_decode_generic.cuh.
+// One CTA takes up to 64 query rows ((token, head) pairs of one sequence: all 64 heads of a
+// Kimi K2 decode token), so each cache tile is read from HBM once per sequence and split. The
+// DeepSeek-V3 cache layout (512 + 64) runs mla_decode_warps.cuh (64-row CTAs) or
+// mla_decode_fast.cuh (32), 16-row CTAs and other widths mla_decode_generic.cuh.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "backend/cuda/mla_decode_fast.cuh"
 #include "backend/cuda/mla_decode_generic.cuh"
+#include "backend/cuda/mla_decode_warps.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -68,8 +69,9 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
 // Split count from the SM count: per-split work (plus a fixed cost of about two tiles for the
 // pipeline fill and the output) times the number of waves, smallest wins; then the launches.
 // M: query rows per CTA, KEYS: keys per pipeline stage of `kernel`.
+// threads: the kernel's CTA size.
 void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kernel)(DecodeArgs),
-                   size_t smem, int64_t M, int64_t KEYS) {
+                   size_t smem, int64_t M, int64_t KEYS, int threads = kThreads) {
   const int64_t S = p.num_seqs;
   int64_t m_tiles = 0, max_tiles = 0;
   for (int64_t s = 0; s < S; ++s) {
@@ -80,7 +82,7 @@ void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kern
   DUET_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(smem)));
   int per_sm = 1;
-  DUET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+  DUET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
   const int64_t slots = std::max<int64_t>(1, static_cast<int64_t>(per_sm) * c.num_sms);
   int64_t splits = 1, best = -1;
   for (int64_t n = 1; n <= std::min<int64_t>(std::max<int64_t>(max_tiles, 1), kMaxSplits); ++n) {
@@ -95,7 +97,7 @@ void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kern
   args.part_lse = c.workspace_as<float>(kWsMlaPartLse, static_cast<size_t>(S * splits * rows_max));
   dim3 grid(static_cast<unsigned>(ceil_div(rows_max, M)), static_cast<unsigned>(splits),
             static_cast<unsigned>(S));
-  kernel<<<grid, kThreads, smem, c.stream>>>(args);
+  kernel<<<grid, threads, smem, c.stream>>>(args);
   DUET_CUDA_LAUNCHED();
   if (splits > 1) {
     mla_combine_kernel<<<dim3(static_cast<unsigned>(rows_max), static_cast<unsigned>(S)),
@@ -110,10 +112,17 @@ void launch_generic(Context& c, const MlaParams& p, DecodeArgs& args) {
                 mla::decode_smem<MT, KEYS, STAGES, KS>(args.dp), 16 * MT, KEYS);
 }
 
-template <int MT, int KEYS, int STAGES, int WR, int WN, bool QREG>
+template <int MT, int KEYS, int STAGES, int WR, int WN, bool QREG, int MINB = 1>
 void launch_fast(Context& c, const MlaParams& p, DecodeArgs& args) {
-  launch_decode(c, p, args, mla::mla_decode_fast_kernel<MT, KEYS, STAGES, WR, WN, QREG>,
+  launch_decode(c, p, args, mla::mla_decode_fast_kernel<MT, KEYS, STAGES, WR, WN, QREG, MINB>,
                 mla::FastCfg<MT, KEYS, STAGES, WR, WN, QREG>::kSmem, 16 * MT, KEYS);
+}
+
+template <int RG, int KW, int STAGES>
+void launch_warps(Context& c, const MlaParams& p, DecodeArgs& args) {
+  using C = mla::WarpsCfg<RG, KW, STAGES>;
+  launch_decode(c, p, args, mla::mla_decode_warps_kernel<RG, KW, STAGES>, C::kSmem, C::M, C::KEYS,
+                C::kThreads);
 }
 
 }  // namespace
@@ -175,27 +184,30 @@ void mla_decode(Context& c, const MlaParams& p) {
   args.o_lat = o_lat;
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[1], c.stream));
   const int v = c.mla_variant;  // cuda_bench only: alternatives measured against the defaults
-  if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic && (rows_max > 16 || v)) {
-    // DeepSeek-V3 layout. 64 rows per CTA when a sequence has that many (all heads of a 64-head
-    // token): Q in shared memory, 32-key stages three deep, 32 x 16 S blocks over 2 k-slices
-    // (H100, B 64, L 2048: 124 us; 32 x 32 over 4 slices 134, 64 x 16 over 4 slices 135,
-    // generic kernel 153). 32 rows: 64-key stages two deep. 16 rows run the generic kernel:
-    // 81 us against 90-92 for this one with Q in registers (64-key stages 3 or 2 deep, or
-    // 32-key stages 6 deep), cause not found.
+  if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic) {
+    // DeepSeek-V3 layout; kernel + combine, H100, B 64, L 2048 unless said otherwise.
+    // 64 rows per CTA when a sequence has that many (all heads of a 64-head token): warps in
+    // pairs per 16 rows (mla_decode_warps.cuh), 118 us; the fast kernel with 32 x 16 S blocks
+    // over 2 k-slices 124-125 (variant 1; 32 x 32 over 4 slices 133-135, variant 2; generic
+    // kernel 155-158). 32 rows: the fast kernel, 64-key stages two deep.
+    // 16 rows (one 16-head token): the generic kernel, 81-83 us (B 128, L 1024: 74-77); the
+    // fast kernel with two CTAs per SM 77 (79), variant 1; four warps of the warps kernel 83
+    // (77), variant 2.
     if (rows_max > 32) {
       if (v == 1)
-        launch_fast<4, 32, 3, 2, 4, false>(c, p, args);
-      else if (v == 2)
-        launch_fast<4, 32, 3, 4, 2, false>(c, p, args);
-      else
         launch_fast<4, 32, 3, 2, 2, false>(c, p, args);
+      else if (v == 2)
+        launch_fast<4, 32, 3, 2, 4, false>(c, p, args);
+      else
+        launch_warps<4, 2, 3>(c, p, args);
     } else if (rows_max > 16) {
       launch_fast<2, 64, 2, 2, 2, false>(c, p, args);
+    } else if (v == 1) {
+      launch_fast<1, 32, 2, 1, 2, false, 2>(c, p, args);
+    } else if (v == 2) {
+      launch_warps<1, 4, 4>(c, p, args);
     } else {
-      if (v == 1)
-        launch_fast<1, 64, 3, 1, 2, true>(c, p, args);
-      else
-        launch_fast<1, 32, 6, 1, 2, true>(c, p, args);
+      launch_generic<1, 64, 2>(c, p, args);
     }
   } else {
     // 64 rows per CTA when a sequence has that many, else 32/16 (measured on H100 before the

@@ -42,8 +42,9 @@ struct FastCfg {
       STAGES * sizeof(uint64_t);
 };
 
-template <int MT, int KEYS, int STAGES, int WR, int WN, bool QREG>
-__global__ void __launch_bounds__(kThreads, 1) mla_decode_fast_kernel(DecodeArgs a) {
+// MINB: CTAs per SM the registers are budgeted for.
+template <int MT, int KEYS, int STAGES, int WR, int WN, bool QREG, int MINB = 1>
+__global__ void __launch_bounds__(kThreads, MINB) mla_decode_fast_kernel(DecodeArgs a) {
   using C = FastCfg<MT, KEYS, STAGES, WR, WN, QREG>;
   constexpr int M = C::M, PS = C::PS, SS = C::SS, KS = C::KS, KSTEPS = C::KSTEPS;
   constexpr int TPR = kThreads / M, KPT = KEYS / TPR;  // softmax: threads per row, keys each
