@@ -3,6 +3,8 @@
 #include <locale.h>
 #include <wctype.h>
 
+#include "tokenizer/utf8.h"
+
 namespace duet::jinja {
 namespace {
 
@@ -35,23 +37,10 @@ bool is_cased(char32_t c) {
 }  // namespace
 
 void utf8_append(std::string& out, char32_t cp) {
-  if (cp >= 0xDC80 && cp <= 0xDCFF) {
+  if (cp >= 0xDC80 && cp <= 0xDCFF)
     out.push_back(static_cast<char>(cp - 0xDC00));  // an escaped invalid byte
-  } else if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
+  else
+    utf8::append_code_point(out, static_cast<uint32_t>(cp));
 }
 
 std::u32string utf8_decode(std::string_view s) {

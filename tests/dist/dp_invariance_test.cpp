@@ -277,11 +277,7 @@ TEST_P(DpInvariance, AsymmetricLoadsAgreeWithOneRank) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, DpInvariance,
                          ::testing::Values("tests/data/golden/v3-yarn", "tests/data/golden/v2-lite",
                                            "tests/data/golden/k25"),
-                         [](const auto& info) {
-                           std::string n = info.param.substr(info.param.rfind('/') + 1);
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         [](const auto& info) { return testing::fixture_test_name(info.param); });
 
 }  // namespace
 }  // namespace duet

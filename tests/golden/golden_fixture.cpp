@@ -26,6 +26,12 @@ std::vector<std::string> golden_fixture_dirs() {
   return dirs;
 }
 
+std::string fixture_test_name(const std::string& dir) {
+  std::string n = dir.substr(dir.rfind('/') + 1);
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
 namespace {
 template <typename T>
 std::vector<T> read_tensor(const SafetensorsFile& f, const std::string& name) {

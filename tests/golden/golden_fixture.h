@@ -26,6 +26,9 @@ struct GoldenFixture {
 // Every fixture directory under tests/data/golden (relative to the source root, the working
 // directory of ctest).
 std::vector<std::string> golden_fixture_dirs();
+// The fixture directory's last component as a test-name suffix ("v2-lite" -> "v2_lite": gtest
+// names allow no '-').
+std::string fixture_test_name(const std::string& dir);
 GoldenFixture load_golden(const std::string& dir);
 
 }  // namespace duet::testing
