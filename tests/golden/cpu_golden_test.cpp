@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/backend.h"
+#include "golden/golden_checks.h"
 #include "golden/golden_fixture.h"
 #include "loader/checkpoint.h"
 #include "model/deepseek_model.h"
@@ -42,22 +43,8 @@ TEST_P(CpuGolden, MatchesHuggingFace) {
     EXPECT_LE(worst, tol) << "max |logit - ref| over every position";
     RecordProperty(g.name + "_p" + std::to_string(pi) + "_max_err", std::to_string(worst));
 
-    // Teacher-forced: the argmax at every greedy step with a clear margin.
-    std::vector<int32_t> forced = p.ids;
-    forced.insert(forced.end(), p.greedy.begin(), p.greedy.end() - 1);
-    const std::vector<float> fl = runner.prompt_logits(forced);
-    for (size_t s = 0; s < p.greedy.size(); ++s) {
-      if (p.margin[s] <= tol) continue;
-      const int64_t row = static_cast<int64_t>(p.ids.size() + s) - 1;
-      EXPECT_EQ(argmax(fl.data() + row * V, V), p.greedy[s]) << "greedy step " << s;
-    }
-    // Free-running greedy, cached decode and full recompute, up to the first near-tie.
-    for (bool full : {false, true}) {
-      const auto ours = runner.greedy(p.ids, static_cast<int64_t>(p.greedy.size()), {}, full);
-      for (size_t s = 0; s < p.greedy.size() && p.margin[s] > tol; ++s)
-        ASSERT_EQ(ours[s], p.greedy[s])
-            << (full ? "full recompute" : "cached decode") << ", step " << s;
-    }
+    testing::expect_teacher_forced_greedy(runner, p, V, tol);
+    for (bool full : {false, true}) testing::expect_free_running_greedy(runner, p, tol, full);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "golden/golden_checks.h"
 #include "golden/golden_fixture.h"
 #include "loader/checkpoint.h"
 #include "model/deepseek_model.h"
@@ -60,17 +61,8 @@ TEST_P(CudaGolden, WithinHfBf16Error) {
     std::printf("[golden] %s prompt %zu: max err %.5f, bound %.5f\n", g.name.c_str(), pi, worst,
                 bound);
 
-    std::vector<int32_t> forced = p.ids;
-    forced.insert(forced.end(), p.greedy.begin(), p.greedy.end() - 1);
-    const std::vector<float> fl = runner.prompt_logits(forced);
-    for (size_t s = 0; s < p.greedy.size(); ++s) {
-      if (p.margin[s] <= bound) continue;
-      const int64_t row = static_cast<int64_t>(p.ids.size() + s) - 1;
-      EXPECT_EQ(argmax(fl.data() + row * V, V), p.greedy[s]) << "teacher-forced step " << s;
-    }
-    const auto ours = runner.greedy(p.ids, static_cast<int64_t>(p.greedy.size()), {}, false);
-    for (size_t s = 0; s < p.greedy.size() && p.margin[s] > bound; ++s)
-      ASSERT_EQ(ours[s], p.greedy[s]) << "cached decode, step " << s;
+    testing::expect_teacher_forced_greedy(runner, p, V, bound);
+    testing::expect_free_running_greedy(runner, p, bound, false);
   }
 
   // Every prompt in one batch, each its own sequence with its own blocks.
