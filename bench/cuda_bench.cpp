@@ -293,6 +293,7 @@ void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& 
                   fmt("%.0f TFLOP/s; gather + up-projection %.1f us", flops / t.attention_us / 1e6,
                       t.prepare_us)});
 }
+
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
 // DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens).
 int run() {

@@ -12,6 +12,12 @@ struct MlaCase {
   std::vector<int32_t> cached, fresh, decode;  // per sequence
 };
 
+// H heads at the DeepSeek MLA dims; every sequence decodes one token after `cached` tokens.
+MlaCase decode_case(int64_t H, const std::vector<int32_t>& cached) {
+  const std::vector<int32_t> ones(cached.size(), 1);
+  return {H, 128, 64, 128, 512, cached, ones, ones};
+}
+
 class CudaMla : public CudaOps {
  protected:
   void run(const MlaCase& m, uint32_t seed) {
@@ -133,36 +139,16 @@ TEST_F(CudaMla, FastKernel16RowsEdgeLengths) {
 // 16 heads over many sequences, lengths around the 32-key tile and the 64-key block, and
 // enough splits that the last, partial tile of a sequence lands in any stage.
 TEST_F(CudaMla, Decode16RowsManySequences) {
-  run({16,
-       128,
-       64,
-       128,
-       512,
-       {0, 31, 32, 33, 64, 95, 300, 1000, 9, 2},
-       std::vector<int32_t>(10, 1),
-       std::vector<int32_t>(10, 1)},
-      24);
-  run({16,
-       128,
-       64,
-       128,
-       512,
-       {4999, 1, 127, 62, 63, 2047, 5, 6},
-       std::vector<int32_t>(8, 1),
-       std::vector<int32_t>(8, 1)},
-      25);
+  run(decode_case(16, {0, 31, 32, 33, 64, 95, 300, 1000, 9, 2}), 24);
+  run(decode_case(16, {4999, 1, 127, 62, 63, 2047, 5, 6}), 25);
 }
 
 // 64 heads and enough sequences that each split runs more tiles than the kernel has stages, so
-// every stage is refilled (the loader waits for the warps to hand it back).
+// every stage is refilled after the warps are done with it.
 TEST_F(CudaMla, WarpsKernel64RowsStageReuse) {
-  MlaCase m{64, 128, 64, 128, 512, {}, {}, {}};
-  for (int32_t s = 0; s < 40; ++s) {
-    m.cached.push_back(600 + 7 * s);
-    m.fresh.push_back(1);
-    m.decode.push_back(1);
-  }
-  run(m, 26);
+  std::vector<int32_t> cached;
+  for (int32_t s = 0; s < 40; ++s) cached.push_back(600 + 7 * s);
+  run(decode_case(64, cached), 26);
 }
 
 TEST_F(CudaMla, FastKernelOddHeadsAndTokens) {
@@ -173,14 +159,9 @@ TEST_F(CudaMla, FastKernelOddHeadsAndTokens) {
 }
 
 TEST_F(CudaMla, FastKernelOneSplitManySequences) {
-  const int64_t S = 300;
-  MlaCase m{16, 128, 64, 128, 512, {}, {}, {}};
-  for (int64_t s = 0; s < S; ++s) {
-    m.cached.push_back(static_cast<int32_t>(s % 37));
-    m.fresh.push_back(1);
-    m.decode.push_back(1);
-  }
-  run(m, 20);
+  std::vector<int32_t> cached;
+  for (int32_t s = 0; s < 300; ++s) cached.push_back(s % 37);
+  run(decode_case(16, cached), 20);
 }
 
 class CudaMoe : public CudaOps {

@@ -28,7 +28,7 @@ namespace duet::cuda::mla {
 template <int RG, int KW, int STAGES>
 struct WarpsCfg {
   static constexpr int M = 16 * RG, KEYS = 32;
-  static constexpr int kConsumers = RG * KW, kThreads = 32 * kConsumers;
+  static constexpr int kWarpCount = RG * KW, kThreads = 32 * kWarpCount;
   static constexpr int KSTEPS = kFastKSteps / KW;  // k16 steps of each warp's slice of S
   static constexpr int VCOLS = kFastR / KW;        // V columns of O per warp
   static constexpr int kExchange = 16 * 32;        // floats of one warp's partial S (16 x 32)
@@ -36,7 +36,7 @@ struct WarpsCfg {
   static_assert(kFastKSteps % KW == 0 && VCOLS % 16 == 0, "k slices");
   // Shared memory: key stages, Q, the partial S of every warp, mbarriers.
   static constexpr size_t kSmem = static_cast<size_t>(STAGES * KEYS + M) * kFastStride * 2 +
-                                  kConsumers * kExchange * sizeof(float) +
+                                  kWarpCount * kExchange * sizeof(float) +
                                   STAGES * sizeof(uint64_t);
   static_assert(kSmem <= 227 * 1024, "shared memory of one CTA");
 };
@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(WarpsCfg<RG, KW, STAGES>::kThreads, 1)
   bf16* ks = reinterpret_cast<bf16*>(smem_raw);                // [STAGES][KEYS][kFastStride]
   bf16* qs = ks + STAGES * KEYS * kFastStride;                 // [M][kFastStride]
   float* xs = reinterpret_cast<float*>(qs + M * kFastStride);  // [warps][16 values][32 lanes]
-  uint64_t* full = reinterpret_cast<uint64_t*>(xs + C::kConsumers * C::kExchange);
+  uint64_t* full = reinterpret_cast<uint64_t*>(xs + C::kWarpCount * C::kExchange);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int L = a.kv_len[s];
@@ -162,21 +162,22 @@ __global__ void __launch_bounds__(WarpsCfg<RG, KW, STAGES>::kThreads, 1)
     // Sum the slices in slice order: same fragment layout, so lane reads lane (the previous
     // tile's reads of the buffers ended at its closing barrier).
     {
-      float* xb = xs;
+      // Value (n, e) of warp w's partial S, where its lane finds it.
+      auto slot = [&](int w, int n, int e) -> float& {
+        return xs[w * C::kExchange + (n * 4 + e) * 32 + lane];
+      };
 #pragma unroll
       for (int n = 0; n < 4; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) xb[warp * C::kExchange + (n * 4 + e) * 32 + lane] = sc[n][e];
+        for (int e = 0; e < 4; ++e) slot(warp, n, e) = sc[n][e];
       named_barrier(1 + rg, 32 * KW);
 #pragma unroll
       for (int n = 0; n < 4; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          float x = kw == 0 ? sc[n][e] : xb[group_warp0 * C::kExchange + (n * 4 + e) * 32 + lane];
+          float x = kw == 0 ? sc[n][e] : slot(group_warp0, n, e);
 #pragma unroll
-          for (int j = 1; j < KW; ++j)
-            x +=
-                j == kw ? sc[n][e] : xb[(group_warp0 + j) * C::kExchange + (n * 4 + e) * 32 + lane];
+          for (int j = 1; j < KW; ++j) x += j == kw ? sc[n][e] : slot(group_warp0 + j, n, e);
           sc[n][e] = x;
         }
     }
