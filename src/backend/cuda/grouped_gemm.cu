@@ -11,13 +11,11 @@
 // pointer-array kernels it replaces ran at 70-78% of the copy bandwidth at 32-128 tokens, and every
 // unused chunk entry re-read an expert from L2; per-thread cp.async weight tiles reached 75-78%
 // (docs/PERFORMANCE.md).
-#include <cuda.h>
-#include <cudaTypedefs.h>
-
 #include <algorithm>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mma.cuh"
+#include "backend/cuda/tensor_map.h"
 
 namespace duet::cuda {
 namespace {
@@ -215,22 +213,6 @@ __global__ void __launch_bounds__(S::kWarps * 32)
 
 bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
-// cuTensorMapEncodeTiled from the driver, found once through the runtime (no libcuda link).
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      cudaGetLastError();
-      f = nullptr;
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
 }
 
 // The weights as a [E, N + glu_offset, K] bf16 tensor in boxes of [1, kBN, 64], swizzled 128B.

@@ -5,8 +5,8 @@
 //   out = W_UV o_lat per head (cuBLAS, batched over heads).
 // One CTA takes up to 64 query rows ((token, head) pairs of one sequence: all 64 heads of a
 // Kimi K2 decode token), so each cache tile is read from HBM once per sequence and split. The
-// DeepSeek-V3 cache layout (512 + 64) runs mla_decode_warps.cuh (64-row CTAs) or
-// mla_decode_fast.cuh (32), 16-row CTAs and other widths mla_decode_generic.cuh.
+// DeepSeek-V3 cache layout (512 + 64) runs mla_decode_wgmma.cuh (warpgroup MMAs, TMA), other
+// widths mla_decode_generic.cuh.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -14,6 +14,8 @@
 #include "backend/cuda/mla_decode_fast.cuh"
 #include "backend/cuda/mla_decode_generic.cuh"
 #include "backend/cuda/mla_decode_warps.cuh"
+#include "backend/cuda/mla_decode_wgmma.cuh"
+#include "backend/cuda/tensor_map.h"
 
 namespace duet::cuda {
 namespace {
@@ -67,11 +69,11 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
 }
 
 // Split count from the SM count: per-split work (plus a fixed cost of about two tiles for the
-// pipeline fill and the output) times the number of waves, smallest wins; then the launches.
-// M: query rows per CTA, KEYS: keys per pipeline stage of `kernel`.
-// threads: the kernel's CTA size.
-void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kernel)(DecodeArgs),
-                   size_t smem, int64_t M, int64_t KEYS, int threads = kThreads) {
+// pipeline fill and the output) times the number of waves, smallest wins. Sets args.splits and
+// the partial-output buffers and returns the grid. M: query rows per CTA, KEYS: keys per
+// pipeline stage of `kernel`, threads: its CTA size.
+dim3 plan_decode(Context& c, const MlaParams& p, DecodeArgs& args, const void* kernel, size_t smem,
+                 int64_t M, int64_t KEYS, int threads) {
   const int64_t S = p.num_seqs;
   int64_t m_tiles = 0, max_tiles = 0;
   for (int64_t s = 0; s < S; ++s) {
@@ -95,15 +97,26 @@ void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kern
   const int64_t rows_max = args.rows_max, r = args.r;
   args.part_o = c.workspace_as<float>(kWsMlaPartO, static_cast<size_t>(S * splits * rows_max * r));
   args.part_lse = c.workspace_as<float>(kWsMlaPartLse, static_cast<size_t>(S * splits * rows_max));
-  dim3 grid(static_cast<unsigned>(ceil_div(rows_max, M)), static_cast<unsigned>(splits),
-            static_cast<unsigned>(S));
+  return dim3(static_cast<unsigned>(ceil_div(rows_max, M)), static_cast<unsigned>(splits),
+              static_cast<unsigned>(S));
+}
+
+// The split combine, after a kernel that wrote partial outputs.
+void launch_combine(Context& c, const MlaParams& p, const DecodeArgs& args) {
+  if (args.splits == 1) return;
+  mla_combine_kernel<<<dim3(static_cast<unsigned>(args.rows_max),
+                            static_cast<unsigned>(p.num_seqs)),
+                       kCombineThreads, 0, c.stream>>>(args, args.o_lat);
+  DUET_CUDA_LAUNCHED();
+}
+
+void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kernel)(DecodeArgs),
+                   size_t smem, int64_t M, int64_t KEYS, int threads = kThreads) {
+  const dim3 grid =
+      plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), smem, M, KEYS, threads);
   kernel<<<grid, threads, smem, c.stream>>>(args);
   DUET_CUDA_LAUNCHED();
-  if (splits > 1) {
-    mla_combine_kernel<<<dim3(static_cast<unsigned>(rows_max), static_cast<unsigned>(S)),
-                         kCombineThreads, 0, c.stream>>>(args, args.o_lat);
-    DUET_CUDA_LAUNCHED();
-  }
+  launch_combine(c, p, args);
 }
 
 template <int MT, int KEYS, int STAGES, int KS = mla::kSplitK<MT, KEYS>>
@@ -123,6 +136,36 @@ void launch_warps(Context& c, const MlaParams& p, DecodeArgs& args) {
   using C = mla::WarpsCfg<RG, KW, STAGES>;
   launch_decode(c, p, args, mla::mla_decode_warps_kernel<RG, KW, STAGES>, C::kSmem, C::M, C::KEYS,
                 C::kThreads);
+}
+
+// The wgmma kernel; false (nothing launched) when the cache cannot be described by a tensor map.
+// The map is encoded once per cache (pointer and shape), per thread (ranks may run on threads).
+template <int STAGES>
+bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args) {
+  using C = mla::WgmmaCfg<STAGES>;
+  struct Cached {
+    const void* data = nullptr;
+    int64_t rows = 0, ld = 0;
+    bool ok = false;
+    CUtensorMap map{};
+  };
+  thread_local Cached cached;
+  const void* data = p.cache.data;
+  if (cached.data != data || cached.rows != p.cache.rows || cached.ld != p.cache.ld) {
+    cached.data = data;
+    cached.rows = p.cache.rows;
+    cached.ld = p.cache.ld;
+    cached.ok = bf16_matrix_map(data, p.cache.rows, mla::kFastD, p.cache.ld, C::KEYS, 64,
+                                &cached.map);
+  }
+  if (!cached.ok) return false;
+  auto kernel = mla::mla_decode_wgmma_kernel<STAGES>;
+  const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem, C::M,
+                                C::KEYS, C::kThreads);
+  kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(cached.map, args);
+  DUET_CUDA_LAUNCHED();
+  launch_combine(c, p, args);
+  return true;
 }
 
 }  // namespace
@@ -185,26 +228,24 @@ void mla_decode(Context& c, const MlaParams& p) {
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[1], c.stream));
   const int v = c.mla_variant;  // cuda_bench only: alternatives measured against the defaults
   if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic) {
-    // DeepSeek-V3 layout; kernel + combine, H100, B 64, L 2048 unless said otherwise.
-    // 64 rows per CTA when a sequence has that many (all heads of a 64-head token): warps in
-    // pairs per 16 rows (mla_decode_warps.cuh), 118 us; the fast kernel with 32 x 16 S blocks
-    // over 2 k-slices 124-125 (variant 1; 32 x 32 over 4 slices 133-135, variant 2; generic
-    // kernel 155-158). 32 rows: the fast kernel, 64-key stages two deep.
-    // 16 rows (one 16-head token): the generic kernel, 81-83 us (B 128, L 1024: 74-77); the
-    // fast kernel with two CTAs per SM 77 (79), variant 1; four warps of the warps kernel 83
-    // (77), variant 2.
-    if (rows_max > 32) {
+    // DeepSeek-V3 layout: the wgmma kernel (mla_decode_wgmma.cuh) for every row count, unless
+    // the cache cannot be described by a tensor map. The mma.sync kernels stay as measured
+    // alternatives (kernel + combine, H100, B 64, L 2048; docs/PERFORMANCE.md):
+    // - 64 rows: the fast kernel, variant 1 (124-125 us); the warps kernel, variant 2 (118);
+    // - 32 rows: the fast kernel with 64-key stages two deep, variants 1 and 2;
+    // - 16 rows: the fast kernel with two CTAs per SM, variant 1 (77); the generic kernel,
+    //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83).
+    if (v == 0 && launch_wgmma<3>(c, p, args)) {
+    } else if (rows_max > 32) {
       if (v == 1)
         launch_fast<4, 32, 3, 2, 2, false>(c, p, args);
-      else if (v == 2)
-        launch_fast<4, 32, 3, 2, 4, false>(c, p, args);
       else
         launch_warps<4, 2, 3>(c, p, args);
     } else if (rows_max > 16) {
       launch_fast<2, 64, 2, 2, 2, false>(c, p, args);
     } else if (v == 1) {
       launch_fast<1, 32, 2, 1, 2, false, 2>(c, p, args);
-    } else if (v == 2) {
+    } else if (v == 4) {
       launch_warps<1, 4, 4>(c, p, args);
     } else {
       launch_generic<1, 64, 2>(c, p, args);

@@ -10,6 +10,12 @@ constexpr int kWarps = 8, kThreads = 32 * kWarps;
 constexpr int kColGroups = 4;  // 16-column V groups per warp: kv_rank <= 16 * 4 * 8 = 512
 constexpr int kPad = 8;  // bf16 row padding: rows shift by 4 banks, fragment loads conflict-free
 
+// The DeepSeek-V3 latent layout the specialised kernels are written for.
+constexpr int kFastR = 512, kFastD = 576;   // latent width, cache row width
+constexpr int kFastStride = kFastD + kPad;  // bf16 per padded shared row: 1168 B = 73 x 16 B
+constexpr int kFastKSteps = kFastD / 16;    // k16 steps of one dot product
+constexpr int kFastChunks = kFastD / 8;     // 16-byte pieces of one cache row
+
 struct DecodeArgs {
   const bf16* q_lat;  // [T, H, r]
   const bf16* q;      // [T, ld_q]: q_rope of head h at h * qk + dn
@@ -26,6 +32,32 @@ struct DecodeArgs {
   float* part_o;    // [S, splits, rows_max, r]
   float* part_lse;  // [S, splits, rows_max]
   bf16* o_lat;      // [T, H, r]: written directly when splits == 1
+};
+
+// The work of one CTA (grid: row tiles x splits x sequences): query rows [m0, m0 + M) of
+// sequence s (`rows` in all: its tokens x heads, token i at q0 + i) and the split's share of its
+// KEYS-key tiles, [tile_begin, tile_end) of `tiles`.
+struct DecodeBlock {
+  int s, m0, q0, rows, L, tiles, tile_begin, tile_end;
+  size_t part_row;  // the split's first row of part_o / part_lse
+
+  // False when the CTA has nothing to do: not a decode sequence, or no query rows left.
+  __device__ bool init(const DecodeArgs& a, int M, int KEYS) {
+    s = blockIdx.z;
+    m0 = blockIdx.x * M;
+    if (!a.decode[s]) return false;
+    q0 = a.q_start[s];
+    rows = (a.q_start[s + 1] - q0) * a.heads;
+    if (m0 >= rows) return false;
+    L = a.kv_len[s];
+    tiles = (L + KEYS - 1) / KEYS;
+    const int split = blockIdx.y, per_split = (tiles + a.splits - 1) / a.splits;
+    tile_begin = split * per_split;
+    tile_end = min(tiles, tile_begin + per_split);
+    part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
+    return true;
+  }
+  __device__ int n_tiles() const { return max(0, tile_end - tile_begin); }
 };
 
 // Online-softmax update of one query row for one key tile. The row's TPR consecutive lanes

@@ -17,11 +17,6 @@
 
 namespace duet::cuda::mla {
 
-constexpr int kFastR = 512, kFastD = 576;   // latent width, cache row width
-constexpr int kFastStride = kFastD + kPad;  // bf16 per shared row: 1168 B = 73 x 16 B
-constexpr int kFastKSteps = kFastD / 16;    // k16 steps of one dot product
-constexpr int kFastChunks = kFastD / 8;     // 16-byte pieces of one cache row
-
 // MT 16-row tiles per CTA; KEYS keys per pipeline stage; each warp's S block is WR 16-row
 // tiles x WN 8-key tiles over one of KS k-slices; QREG keeps Q in registers (MT == WR == 1).
 template <int MT, int KEYS, int STAGES, int WR, int WN, bool QREG>

@@ -89,6 +89,23 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
         : "memory");
 }
 
+// One box of a 2-D tensor map (TMA) global -> shared, coordinates innermost first, completing on
+// `bar`; `map` is the address of a __grid_constant__ kernel parameter.
+__device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int c0, int c1,
+                                            uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3}], [%4];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
+
+// Orders this thread's earlier generic-proxy shared writes before later async-proxy accesses
+// (TMA, wgmma operand reads).
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 // One box of a tensor map (TMA) global -> shared, 3 coordinates innermost first, completing on
 // `bar`; `map` is the address of a __grid_constant__ kernel parameter.
 __device__ __forceinline__ void tma_load_3d(void* dst, const void* map, int c0, int c1, int c2,
