@@ -20,7 +20,8 @@ MlaCase decode_case(int64_t H, const std::vector<int32_t>& cached) {
 
 class CudaMla : public CudaOps {
  protected:
-  void run(const MlaCase& m, uint32_t seed) {
+  // variants: also each listed kernel variant of mla_decode.cu (3: the generic kernel).
+  void run(const MlaCase& m, uint32_t seed, const std::vector<int>& variants = {}) {
     const int64_t S = static_cast<int64_t>(m.cached.size()), W = m.r + m.dr;
     std::vector<int32_t> q_start{0}, kv_len, positions;
     int64_t total_blocks = 0, max_blocks = 1;
@@ -81,6 +82,11 @@ class CudaMla : public CudaOps {
     p.kv_b = upload(kvb, m.H * (m.dn + m.dv), m.r);
     be->mla_attention(p);
     expect_close(download(p.out), ref, 2e-2f, "mla_attention");
+    for (const int v : variants) {
+      SCOPED_TRACE("variant " + std::to_string(v));
+      cuda_mla_decode_phase_times(*be, p, 1, v == 3, v == 3 ? 0 : v);
+      expect_close(download(p.out), ref, 2e-2f, "mla_attention");
+    }
   }
 };
 
@@ -149,6 +155,14 @@ TEST_F(CudaMla, WarpsKernel64RowsStageReuse) {
   std::vector<int32_t> cached;
   for (int32_t s = 0; s < 40; ++s) cached.push_back(600 + 7 * s);
   run(decode_case(64, cached), 26);
+}
+
+// Every kernel variant mla_decode.cu keeps for the benchmark, on 16 and 64 heads (one and two
+// tokens per sequence, a partial last tile, more tiles than stages).
+TEST_F(CudaMla, KernelVariants) {
+  const std::vector<int> all{1, 2, 3, 4, 5, 6};
+  run({16, 128, 64, 128, 512, {0, 95, 700, 33}, {1, 2, 1, 1}, {1, 1, 1, 1}}, 27, all);
+  run({64, 128, 64, 128, 512, {0, 31, 200, 1500}, {1, 1, 2, 1}, {1, 1, 1, 1}}, 28, all);
 }
 
 TEST_F(CudaMla, FastKernelOddHeadsAndTokens) {

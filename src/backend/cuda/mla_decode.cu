@@ -138,11 +138,12 @@ void launch_warps(Context& c, const MlaParams& p, DecodeArgs& args) {
                 C::kThreads);
 }
 
-// The wgmma kernel; false (nothing launched) when the cache cannot be described by a tensor map.
-// The map is encoded once per cache (pointer and shape), per thread (ranks may run on threads).
-template <int STAGES>
-bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args) {
-  using C = mla::WgmmaCfg<STAGES>;
+// The wgmma kernel with cta_rows query rows per CTA; false (nothing launched) when the cache
+// cannot be described by a tensor map. The map is encoded once per cache (pointer and shape),
+// per thread (ranks may run on threads).
+template <int STAGES, bool PRODUCER>
+bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args, int cta_rows) {
+  using C = mla::WgmmaCfg<STAGES, PRODUCER>;
   struct Cached {
     const void* data = nullptr;
     int64_t rows = 0, ld = 0;
@@ -159,10 +160,10 @@ bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args) {
                                 &cached.map);
   }
   if (!cached.ok) return false;
-  auto kernel = mla::mla_decode_wgmma_kernel<STAGES>;
-  const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem, C::M,
-                                C::KEYS, C::kThreads);
-  kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(cached.map, args);
+  auto kernel = mla::mla_decode_wgmma_kernel<STAGES, PRODUCER>;
+  const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem,
+                                cta_rows, C::KEYS, C::kThreads);
+  kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(cached.map, args, cta_rows);
   DUET_CUDA_LAUNCHED();
   launch_combine(c, p, args);
   return true;
@@ -235,7 +236,12 @@ void mla_decode(Context& c, const MlaParams& p) {
     // - 32 rows: the fast kernel with 64-key stages two deep, variants 1 and 2;
     // - 16 rows: the fast kernel with two CTAs per SM, variant 1 (77); the generic kernel,
     //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83).
-    if (v == 0 && launch_wgmma<3>(c, p, args)) {
+    // wgmma variants: 5 the producer warp, 6 32-row CTAs at 64 heads.
+    const bool wgmma = v == 0 || v >= 5;
+    const int cta_rows = v == 6 && rows_max > 32 ? 32 : 64;
+    const bool done = wgmma && (v == 5 ? launch_wgmma<3, true>(c, p, args, cta_rows)
+                                       : launch_wgmma<3, false>(c, p, args, cta_rows));
+    if (done) {
     } else if (rows_max > 32) {
       if (v == 1)
         launch_fast<4, 32, 3, 2, 2, false>(c, p, args);
