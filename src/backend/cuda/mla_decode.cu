@@ -15,6 +15,7 @@
 #include "backend/cuda/mla_decode_generic.cuh"
 #include "backend/cuda/mla_decode_warps.cuh"
 #include "backend/cuda/mla_decode_wgmma.cuh"
+#include "backend/cuda/mla_decode_wgmma_t.cuh"
 #include "backend/cuda/tensor_map.h"
 
 namespace duet::cuda {
@@ -138,32 +139,56 @@ void launch_warps(Context& c, const MlaParams& p, DecodeArgs& args) {
                 C::kThreads);
 }
 
-// The wgmma kernel with cta_rows query rows per CTA; false (nothing launched) when the cache
-// cannot be described by a tensor map. The map is encoded once per cache (pointer and shape),
-// per thread (ranks may run on threads).
-template <int STAGES, bool PRODUCER>
-bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args, int cta_rows) {
-  using C = mla::WgmmaCfg<STAGES, PRODUCER>;
+// The cache as a tensor map in boxes of box_rows x 64 values (mla_decode_wgmma*.cuh), or null
+// when it cannot be described by one. Encoded once per cache (pointer, shape, box), per thread
+// (ranks may run on threads).
+const CUtensorMap* cache_map(const MlaParams& p, int box_rows) {
   struct Cached {
     const void* data = nullptr;
     int64_t rows = 0, ld = 0;
+    int box_rows = 0;
     bool ok = false;
     CUtensorMap map{};
   };
-  thread_local Cached cached;
-  const void* data = p.cache.data;
-  if (cached.data != data || cached.rows != p.cache.rows || cached.ld != p.cache.ld) {
-    cached.data = data;
-    cached.rows = p.cache.rows;
-    cached.ld = p.cache.ld;
-    cached.ok = bf16_matrix_map(data, p.cache.rows, mla::kFastD, p.cache.ld, C::KEYS, 64,
-                                &cached.map);
+  thread_local Cached cached[2];
+  Cached& e = cached[box_rows == 64 ? 1 : 0];
+  if (e.data != p.cache.data || e.rows != p.cache.rows || e.ld != p.cache.ld ||
+      e.box_rows != box_rows) {
+    e.data = p.cache.data;
+    e.rows = p.cache.rows;
+    e.ld = p.cache.ld;
+    e.box_rows = box_rows;
+    e.ok = bf16_matrix_map(p.cache.data, p.cache.rows, mla::kFastD, p.cache.ld, box_rows, 64,
+                           &e.map);
   }
-  if (!cached.ok) return false;
+  return e.ok ? &e.map : nullptr;
+}
+
+// The 64-row wgmma kernel with cta_rows query rows per CTA; false (nothing launched) without a
+// tensor map.
+template <int STAGES, bool PRODUCER>
+bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args, int cta_rows) {
+  using C = mla::WgmmaCfg<STAGES, PRODUCER>;
+  const CUtensorMap* map = cache_map(p, C::KEYS);
+  if (!map) return false;
   auto kernel = mla::mla_decode_wgmma_kernel<STAGES, PRODUCER>;
   const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem,
                                 cta_rows, C::KEYS, C::kThreads);
-  kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(cached.map, args, cta_rows);
+  kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(*map, args, cta_rows);
+  DUET_CUDA_LAUNCHED();
+  launch_combine(c, p, args);
+  return true;
+}
+
+// The transposed wgmma kernel (16 query rows per CTA); false without a tensor map.
+bool launch_wgmma_t(Context& c, const MlaParams& p, DecodeArgs& args) {
+  using C = mla::WgmmaTCfg;
+  const CUtensorMap* map = cache_map(p, C::KEYS);
+  if (!map) return false;
+  const dim3 grid =
+      plan_decode(c, p, args, reinterpret_cast<const void*>(mla::mla_decode_wgmma_t_kernel),
+                  C::kSmem, C::N, C::KEYS, C::kThreads);
+  mla::mla_decode_wgmma_t_kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(*map, args);
   DUET_CUDA_LAUNCHED();
   launch_combine(c, p, args);
   return true;
@@ -229,18 +254,26 @@ void mla_decode(Context& c, const MlaParams& p) {
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[1], c.stream));
   const int v = c.mla_variant;  // cuda_bench only: alternatives measured against the defaults
   if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic) {
-    // DeepSeek-V3 layout: the wgmma kernel (mla_decode_wgmma.cuh) for every row count, unless
-    // the cache cannot be described by a tensor map. The mma.sync kernels stay as measured
-    // alternatives (kernel + combine, H100, B 64, L 2048; docs/PERFORMANCE.md):
+    // DeepSeek-V3 layout: at most 16 rows per sequence, the transposed wgmma kernel
+    // (mla_decode_wgmma_t.cuh), else the 64-row one (mla_decode_wgmma.cuh), unless the cache
+    // cannot be described by a tensor map. The other kernels stay as measured alternatives
+    // (kernel + combine, H100, B 64, L 2048; docs/PERFORMANCE.md):
     // - 64 rows: the fast kernel, variant 1 (124-125 us); the warps kernel, variant 2 (118);
+    //   the 64-row wgmma kernel with a producer warpgroup, variant 5; with 32-row CTAs and no
+    //   KV split, variant 6;
     // - 32 rows: the fast kernel with 64-key stages two deep, variants 1 and 2;
     // - 16 rows: the fast kernel with two CTAs per SM, variant 1 (77); the generic kernel,
-    //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83).
-    // wgmma variants: 5 the producer warp, 6 32-row CTAs at 64 heads.
-    const bool wgmma = v == 0 || v >= 5;
-    const int cta_rows = v == 6 && rows_max > 32 ? 32 : 64;
-    const bool done = wgmma && (v == 5 ? launch_wgmma<3, true>(c, p, args, cta_rows)
-                                       : launch_wgmma<3, false>(c, p, args, cta_rows));
+    //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83); the 64-row wgmma
+    //   kernel, rows padded, variant 7.
+    bool done = false;
+    if (v == 0 && rows_max <= 16)
+      done = launch_wgmma_t(c, p, args);
+    else if (v == 0 || v == 7)
+      done = launch_wgmma<3, false>(c, p, args, 64);
+    else if (v == 5)
+      done = launch_wgmma<3, true>(c, p, args, 64);
+    else if (v == 6)
+      done = launch_wgmma<3, false>(c, p, args, rows_max > 32 ? 32 : 64);
     if (done) {
     } else if (rows_max > 32) {
       if (v == 1)

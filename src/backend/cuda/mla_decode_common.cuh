@@ -60,6 +60,13 @@ struct DecodeBlock {
   __device__ int n_tiles() const { return max(0, tile_end - tile_begin); }
 };
 
+// 2^x by the special-function unit (inputs here are <= 0; -inf gives 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Online-softmax update of one query row for one key tile. The row's TPR consecutive lanes
 // each hold KPT scores v (already scaled, -inf past the row's keys) and their max mx; the
 // probabilities go to p (this lane's KPT bf16 values of the row's P tile), and the row's

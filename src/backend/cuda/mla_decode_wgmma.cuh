@@ -25,13 +25,6 @@
 
 namespace duet::cuda::mla {
 
-// 2^x by the special-function unit (inputs here are <= 0; -inf gives 0).
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // PRODUCER: a third warpgroup issues the TMA loads (one thread; the warpgroup gives its
 // registers to the other two by setmaxnreg), and a stage is handed back by an mbarrier that
 // the 256 consumer threads arrive at, instead of a CTA-wide barrier after every tile.
