@@ -146,20 +146,20 @@ const CUtensorMap* cache_map(const MlaParams& p, int box_rows) {
   struct Cached {
     const void* data = nullptr;
     int64_t rows = 0, ld = 0;
-    int box_rows = 0;
     bool ok = false;
     CUtensorMap map{};
   };
-  thread_local Cached cached[2];
-  Cached& e = cached[box_rows == 64 ? 1 : 0];
-  if (e.data != p.cache.data || e.rows != p.cache.rows || e.ld != p.cache.ld ||
-      e.box_rows != box_rows) {
+  // Per box shape: 32 x 64, 64 x 64, and 8 rows x all atoms (box_rows 0).
+  thread_local Cached cached[3];
+  Cached& e = cached[box_rows == 32 ? 0 : box_rows == 64 ? 1 : 2];
+  if (e.data != p.cache.data || e.rows != p.cache.rows || e.ld != p.cache.ld) {
     e.data = p.cache.data;
     e.rows = p.cache.rows;
     e.ld = p.cache.ld;
-    e.box_rows = box_rows;
-    e.ok = bf16_matrix_map(p.cache.data, p.cache.rows, mla::kFastD, p.cache.ld, box_rows, 64,
-                           &e.map);
+    e.ok = box_rows == 0 ? bf16_row_group_map(p.cache.data, p.cache.rows, mla::kFastD,
+                                              p.cache.ld, &e.map)
+                         : bf16_matrix_map(p.cache.data, p.cache.rows, mla::kFastD, p.cache.ld,
+                                           box_rows, 64, &e.map);
   }
   return e.ok ? &e.map : nullptr;
 }
@@ -181,14 +181,15 @@ bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args, int cta_rows
 }
 
 // The transposed wgmma kernel (16 query rows per CTA); false without a tensor map.
+template <bool LOAD_ONLY = false, bool GROUPED = false, bool ROWS = false>
 bool launch_wgmma_t(Context& c, const MlaParams& p, DecodeArgs& args) {
   using C = mla::WgmmaTCfg;
-  const CUtensorMap* map = cache_map(p, C::KEYS);
+  const CUtensorMap* map = cache_map(p, GROUPED ? 0 : C::KEYS);
   if (!map) return false;
-  const dim3 grid =
-      plan_decode(c, p, args, reinterpret_cast<const void*>(mla::mla_decode_wgmma_t_kernel),
-                  C::kSmem, C::N, C::KEYS, C::kThreads);
-  mla::mla_decode_wgmma_t_kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(*map, args);
+  auto kernel = mla::mla_decode_wgmma_t_kernel<LOAD_ONLY, GROUPED, ROWS>;
+  const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem,
+                                C::N, C::KEYS, C::kThreads);
+  kernel<<<grid, C::kThreads, C::kSmem, c.stream>>>(*map, args);
   DUET_CUDA_LAUNCHED();
   launch_combine(c, p, args);
   return true;
@@ -274,6 +275,14 @@ void mla_decode(Context& c, const MlaParams& p) {
       done = launch_wgmma<3, true>(c, p, args, 64);
     else if (v == 6)
       done = launch_wgmma<3, false>(c, p, args, rows_max > 32 ? 32 : 64);
+    else if (v == 8 && rows_max <= 16)
+      done = launch_wgmma_t<true>(c, p, args);
+    else if (v == 9 && rows_max <= 16)
+      done = launch_wgmma_t<true, false, true>(c, p, args);
+    else if (v == 10 && rows_max <= 16)
+      done = launch_wgmma_t<true, true>(c, p, args);
+    else if (v == 11 && rows_max <= 16)
+      done = launch_wgmma_t<false, true>(c, p, args);
     if (done) {
     } else if (rows_max > 32) {
       if (v == 1)
