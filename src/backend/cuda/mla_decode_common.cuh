@@ -45,11 +45,13 @@ struct DecodeBlock {
   __device__ bool init(const DecodeArgs& a, int M, int KEYS) {
     s = blockIdx.z;
     m0 = blockIdx.x * M;
-    if (!a.decode[s]) return false;
+    // All four loads in flight together (one memory round trip before the first tile).
+    const int decode = a.decode[s];
     q0 = a.q_start[s];
-    rows = (a.q_start[s + 1] - q0) * a.heads;
-    if (m0 >= rows) return false;
+    const int q1 = a.q_start[s + 1];
     L = a.kv_len[s];
+    rows = (q1 - q0) * a.heads;
+    if (!decode || m0 >= rows) return false;
     tiles = (L + KEYS - 1) / KEYS;
     const int split = blockIdx.y, per_split = (tiles + a.splits - 1) / a.splits;
     tile_begin = split * per_split;
@@ -98,14 +100,96 @@ __device__ __forceinline__ void softmax_row_update(const float (&v)[KPT], float 
 
 // Two adjacent output columns of query row p (token t, head h), already normalised: straight to
 // o_lat (bf16) without KV splits, else into the split's partial output (f32).
+// direct: straight to o_lat also with splits (their partial results already merged).
 __device__ __forceinline__ void store_output_pair(const DecodeArgs& a, int64_t r, size_t part_row,
                                                   int p, int t, int h, int col, float x0,
-                                                  float x1) {
-  if (a.splits == 1)
+                                                  float x1, bool direct = false) {
+  if (direct || a.splits == 1)
     *reinterpret_cast<uint32_t*>(a.o_lat + (static_cast<int64_t>(t) * a.heads + h) * r + col) =
         pack_bf16(x0, x1);
   else
     *reinterpret_cast<float2*>(a.part_o + (part_row + p) * r + col) = make_float2(x0, x1);
+}
+
+// Thread-block clusters: this CTA's rank, the cluster's size, a barrier of all its threads
+// (release / acquire: shared-memory writes before it are seen after it in every CTA), and
+// loads from another CTA's shared memory at the address of `p` there.
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ uint32_t cluster_size() {
+  uint32_t n;
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+  return n;
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::
+                   : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_map(const void* p, uint32_t rank) {
+  uint32_t r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(smem_u32(p)), "r"(rank));
+  return r;
+}
+// (No memory clobber: the loads of a chunk issue back to back; cluster_sync orders them.)
+__device__ __forceinline__ float cluster_load(uint32_t addr) {
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(addr));
+  return v;
+}
+
+// The KV splits of a row tile launched as one cluster (rank = split) merge in rank 0 through
+// distributed shared memory instead of partial outputs in global memory and a combine kernel.
+// Each CTA leaves its unnormalised O (NO values per thread), row maxima m (base 2) and sums l
+// (NR rows per thread) in `xfer`, [NO + 2 NR][threads] floats of its own shared memory; rank 0
+// folds the other ranks' values into its registers, thread by thread (same layouts). row_of(e):
+// which of the thread's rows o[e] belongs to. False in the other ranks (they are done).
+template <int NO, int NR, typename RowOf>
+__device__ __forceinline__ bool cluster_merge(float* xfer, int threads, float (&o)[NO],
+                                              float (&m)[NR], float (&l)[NR], RowOf row_of) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int e = 0; e < NO; ++e) xfer[e * threads + tid] = o[e];
+#pragma unroll
+  for (int j = 0; j < NR; ++j) {
+    xfer[(NO + j) * threads + tid] = m[j];
+    xfer[(NO + NR + j) * threads + tid] = l[j];
+  }
+  cluster_sync();
+  const uint32_t rank = cluster_rank();
+  if (rank == 0) {
+    const uint32_t ranks = cluster_size();
+    for (uint32_t src = 1; src < ranks; ++src) {
+      const uint32_t base = cluster_map(xfer + tid, src);
+      float a_own[NR], a_src[NR];
+#pragma unroll
+      for (int j = 0; j < NR; ++j) {
+        const float ms = cluster_load(base + (NO + j) * threads * 4);
+        const float ls = cluster_load(base + (NO + NR + j) * threads * 4);
+        const float mn = fmaxf(m[j], ms);
+        a_own[j] = m[j] == -INFINITY ? 0.0f : fast_exp2(m[j] - mn);
+        a_src[j] = ms == -INFINITY ? 0.0f : fast_exp2(ms - mn);
+        l[j] = l[j] * a_own[j] + ls * a_src[j];
+        m[j] = mn;
+      }
+      // Sixteen loads in flight before their values are used (one at a time, each would wait
+      // out the remote latency).
+      static_assert(NO % 16 == 0, "chunks of 16");
+#pragma unroll
+      for (int e0 = 0; e0 < NO; e0 += 16) {
+        float v[16];
+#pragma unroll
+        for (int e = 0; e < 16; ++e) v[e] = cluster_load(base + (e0 + e) * threads * 4);
+#pragma unroll
+        for (int e = 0; e < 16; ++e)
+          o[e0 + e] = o[e0 + e] * a_own[row_of(e0 + e)] + v[e] * a_src[row_of(e0 + e)];
+      }
+    }
+  }
+  cluster_sync();  // the other ranks' shared memory stays until rank 0 has read it
+  return rank == 0;
 }
 
 }  // namespace duet::cuda::mla

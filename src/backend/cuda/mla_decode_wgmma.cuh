@@ -57,7 +57,7 @@ struct WgmmaCfg {
 template <int STAGES, bool PRODUCER>
 __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
     mla_decode_wgmma_kernel(const __grid_constant__ CUtensorMap cache_map, DecodeArgs a,
-                            int cta_rows) {
+                            int cta_rows, bool clustered) {
   using C = WgmmaCfg<STAGES, PRODUCER>;
   constexpr int M = C::M, KEYS = C::KEYS;
   extern __shared__ unsigned char smem_raw[];
@@ -79,9 +79,27 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
   const int warp = wt / 32;
   const int lane = tid % 32, g = lane / 4, t4 = lane % 4;
 
-  if (tid < STAGES) {
-    mbar_init(full + tid, 1);
-    if (PRODUCER) mbar_init(empty + tid, C::kConsumers);
+  // Thread 0 loads tile i into stage i % STAGES: nine boxes, one per column atom.
+  const int32_t* bt = a.block_table + blk.s * a.ld_bt;
+  auto load_tile = [&](int i) {
+    const int stage = i % STAGES, j0 = (blk.tile_begin + i) * KEYS;
+    const int row = bt[j0 / 64] * 64 + j0 % 64;
+    mbar_arrive_expect_tx(full + stage, C::kStageBytes);
+    unsigned char* dst = ks + stage * C::kStageBytes;
+#pragma unroll
+    for (int at = 0; at < C::kAtoms; ++at)
+      tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
+  };
+  // Thread 0 sets up the mbarriers and (without the producer) starts the first tiles before
+  // Q is read: they do not depend on it.
+  if (tid == 0) {
+    for (int st = 0; st < STAGES; ++st) {
+      mbar_init(full + st, 1);
+      if (PRODUCER) mbar_init(empty + st, C::kConsumers);
+    }
+    fence_async_shared();
+    if (!PRODUCER)
+      for (int i = 0; i < min(STAGES, n_tiles); ++i) load_tile(i);
   }
   // Query rows [q_lat (512) | q_rope (64)] of (token, head) = divmod(m0 + row, heads), zero past
   // the last row, in the swizzled layout: 16-byte chunk c of a row's atom at chunk c ^ (row % 8).
@@ -107,17 +125,6 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
   fence_async_shared();  // Q and the mbarrier inits, for TMA and wgmma (the async proxy)
   __syncthreads();
 
-  // Thread 0 loads tile i into stage i % STAGES: nine boxes, one per column atom.
-  const int32_t* bt = a.block_table + blk.s * a.ld_bt;
-  auto load_tile = [&](int i) {
-    const int stage = i % STAGES, j0 = (blk.tile_begin + i) * KEYS;
-    const int row = bt[j0 / 64] * 64 + j0 % 64;
-    mbar_arrive_expect_tx(full + stage, C::kStageBytes);
-    unsigned char* dst = ks + stage * C::kStageBytes;
-#pragma unroll
-    for (int at = 0; at < C::kAtoms; ++at)
-      tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
-  };
   if constexpr (PRODUCER) {
     if (tid >= C::kConsumers) {
       setmaxnreg_dec<24>();
@@ -130,8 +137,6 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
       return;
     }
     setmaxnreg_inc<240>();
-  } else if (tid == 0) {
-    for (int i = 0; i < min(STAGES, n_tiles); ++i) load_tile(i);
   }
 
   // Keys visible to rows g and g + 8 of this warp: position + 1. Rows past the last are zeros
@@ -284,6 +289,12 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
     }
   }
 
+  // clustered: the splits merge into rank 0 (through Q and the stages, free now).
+  if constexpr (!PRODUCER) {
+    if (clustered && !cluster_merge(reinterpret_cast<float*>(qs), C::kThreads, o, m_run, l_run,
+                                    [](int e) { return e >> 1 & 1; }))
+      return;
+  }
   // Output, normalised: straight to o_lat without splits, else the partial output and its LSE.
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
@@ -294,8 +305,8 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
 #pragma unroll
     for (int n = 0; n < 32; ++n)
       store_output_pair(a, kFastR, blk.part_row, p, t, head, wg * C::kVCols + n * 8 + 2 * t4,
-                        o[4 * n + 2 * h] * inv, o[4 * n + 2 * h + 1] * inv);
-    if (a.splits > 1 && wg == 0 && t4 == 0)
+                        o[4 * n + 2 * h] * inv, o[4 * n + 2 * h + 1] * inv, clustered);
+    if (a.splits > 1 && !clustered && wg == 0 && t4 == 0)
       a.part_lse[blk.part_row + p] =
           l_run[h] > 0.0f ? (m_run[h] + log2f(l_run[h])) * 0.6931471805599453f : -INFINITY;
   }

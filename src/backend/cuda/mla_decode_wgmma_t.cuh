@@ -45,7 +45,8 @@ struct WgmmaTCfg {
 // boxes of 64 keys x 64 values. ROWS (LOAD_ONLY only): 64 bulk copies of whole rows.
 template <bool LOAD_ONLY, bool GROUPED, bool ROWS = false>
 __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
-    mla_decode_wgmma_t_kernel(const __grid_constant__ CUtensorMap cache_map, DecodeArgs a) {
+    mla_decode_wgmma_t_kernel(const __grid_constant__ CUtensorMap cache_map, DecodeArgs a,
+                              bool clustered) {
   using C = WgmmaTCfg;
   constexpr int N = C::N, KEYS = C::KEYS, STAGES = C::STAGES;
   extern __shared__ unsigned char smem_raw[];
@@ -59,7 +60,33 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
   uint64_t* full = reinterpret_cast<uint64_t*>(red + 2 * 4 * N);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  if (tid < STAGES) mbar_init(full + tid, 1);
+  const int32_t* bt = a.block_table + blk.s * a.ld_bt;
+  // Thread 0 loads tile i (cache block i of the split) into stage i % STAGES.
+  auto load_tile = [&](int i) {
+    const int stage = i % STAGES, row = bt[blk.tile_begin + i] * KEYS;
+    mbar_arrive_expect_tx(full + stage, C::kStageBytes);
+    unsigned char* dst = ks + stage * C::kStageBytes;
+    if constexpr (ROWS) {
+      for (int k = 0; k < KEYS; ++k)
+        bulk_copy_g2s(dst + k * kFastD * 2, a.cache + static_cast<int64_t>(row + k) * a.ld_cache,
+                      kFastD * 2, full + stage);
+    } else if constexpr (GROUPED) {
+#pragma unroll
+      for (int kg = 0; kg < KEYS / 8; ++kg)
+        tma_load_3d(dst + kg * C::kGroupBytes, &cache_map, 0, row + 8 * kg, 0, full + stage);
+    } else {
+#pragma unroll
+      for (int at = 0; at < C::kAtoms; ++at)
+        tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
+    }
+  };
+  // The first tiles start before Q is read (they do not depend on it): thread 0 sets up the
+  // mbarriers, makes them visible to the copy engine and issues the loads.
+  if (tid == 0) {
+    for (int st = 0; st < STAGES; ++st) mbar_init(full + st, 1);
+    fence_async_shared();
+    for (int i = 0; i < min(STAGES, n_tiles); ++i) load_tile(i);
+  }
   // Query rows [q_lat (512) | q_rope (64)] of (token, head) = divmod(m0 + row, heads), zero past
   // the last row, swizzled: 16-byte chunk c of a row's atom at chunk c ^ (row % 8).
   for (int i = tid; i < N * kFastChunks; i += C::kThreads) {
@@ -83,29 +110,6 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
   cp_async_wait<0>();
   fence_async_shared();  // Q and the mbarrier inits, for TMA and wgmma (the async proxy)
   __syncthreads();
-
-  // Thread 0 loads tile i (cache block i of the split) into stage i % STAGES.
-  const int32_t* bt = a.block_table + blk.s * a.ld_bt;
-  auto load_tile = [&](int i) {
-    const int stage = i % STAGES, row = bt[blk.tile_begin + i] * KEYS;
-    mbar_arrive_expect_tx(full + stage, C::kStageBytes);
-    unsigned char* dst = ks + stage * C::kStageBytes;
-    if constexpr (ROWS) {
-      for (int k = 0; k < KEYS; ++k)
-        bulk_copy_g2s(dst + k * kFastD * 2, a.cache + static_cast<int64_t>(row + k) * a.ld_cache,
-                      kFastD * 2, full + stage);
-    } else if constexpr (GROUPED) {
-#pragma unroll
-      for (int kg = 0; kg < KEYS / 8; ++kg)
-        tma_load_3d(dst + kg * C::kGroupBytes, &cache_map, 0, row + 8 * kg, 0, full + stage);
-    } else {
-#pragma unroll
-      for (int at = 0; at < C::kAtoms; ++at)
-        tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
-    }
-  };
-  if (tid == 0)
-    for (int i = 0; i < min(STAGES, n_tiles); ++i) load_tile(i);
 
   // This thread's four query rows (columns of S^T and O^T): 2t4, 2t4 + 1, 8 + 2t4, 9 + 2t4;
   // accumulator d[2 (j & 2) + (j & 1) + 2 u] is row r[j] and key (or V column) 16 warp + g +
@@ -259,21 +263,30 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
 #pragma unroll
     for (int j = 0; j < 4; ++j) rsum[warp * N + r[j]] = l_warp[j];
   __syncthreads();
+  float l[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    l[j] = rsum[r[j]] + rsum[N + r[j]] + rsum[2 * N + r[j]] + rsum[3 * N + r[j]];
+  // clustered: the splits merge into rank 0 (through stage 1; stage 0 stages the output).
+  if (clustered &&
+      !cluster_merge(reinterpret_cast<float*>(ks + C::kStageBytes), C::kThreads,
+                     reinterpret_cast<float(&)[C::kVTiles * 8]>(o), m_run, l,
+                     [](int e) { return (e % 8 >> 1 & 2) | (e & 1); }))
+    return;
   float* ob = reinterpret_cast<float*>(ks);
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    const float l = rsum[r[j]] + rsum[N + r[j]] + rsum[2 * N + r[j]] + rsum[3 * N + r[j]];
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    const float inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
 #pragma unroll
     for (int vt = 0; vt < C::kVTiles; ++vt)
 #pragma unroll
       for (int u = 0; u < 2; ++u)
         ob[r[j] * kFastR + vt * 64 + warp * 16 + g + 8 * u] = o[vt][acc(j, u)] * inv;
-    if (a.splits > 1 && warp == 0 && g == 0) {
+    if (a.splits > 1 && !clustered && warp == 0 && g == 0) {
       const int p = blk.m0 + r[j];
       if (p < blk.rows)
         a.part_lse[blk.part_row + p] =
-            l > 0.0f ? (m_run[j] + log2f(l)) * 0.6931471805599453f : -INFINITY;
+            l[j] > 0.0f ? (m_run[j] + log2f(l[j])) * 0.6931471805599453f : -INFINITY;
     }
   }
   __syncthreads();
@@ -282,7 +295,7 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
     if (p >= blk.rows) continue;
     const float2 x = *reinterpret_cast<const float2*>(ob + row * kFastR + col);
     store_output_pair(a, kFastR, blk.part_row, p, blk.q0 + p / a.heads, p % a.heads, col, x.x,
-                      x.y);
+                      x.y, clustered);
   }
 }
 
