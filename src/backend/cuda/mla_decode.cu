@@ -32,6 +32,7 @@ using mla::kThreads;
 // 1, 16 splits: measured with ncu on H100).
 constexpr int kCombineThreads = 256;
 constexpr int kMaxSplits = 64;
+constexpr int kMaxClusterSplits = 8;  // portable thread-block cluster size
 
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
   __shared__ float w[kMaxSplits];
@@ -73,7 +74,9 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
 // Split count from the SM count: per-split work (plus a fixed cost of about two tiles for the
 // pipeline fill and the output) times the number of waves, smallest wins. Sets args.splits and
 // the partial-output buffers and returns the grid. M: query rows per CTA, KEYS: keys per
-// pipeline stage of `kernel`, threads: its CTA size.
+// pipeline stage of `kernel`, threads: its CTA size. (Charging the combine kernel two tiles,
+// so that splits would stay within one cluster, made B 1, L 1024, 16 heads slower: 24.1 us in
+// clusters of 6 against 18.8 with 17 splits and the combine, H100.)
 dim3 plan_decode(Context& c, const MlaParams& p, DecodeArgs& args, const void* kernel, size_t smem,
                  int64_t M, int64_t KEYS, int threads) {
   const int64_t S = p.num_seqs;
@@ -150,17 +153,14 @@ const CUtensorMap* cache_map(const MlaParams& p, int box_rows) {
     bool ok = false;
     CUtensorMap map{};
   };
-  // Per box shape: 32 x 64, 64 x 64, and 8 rows x all atoms (box_rows 0).
-  thread_local Cached cached[3];
-  Cached& e = cached[box_rows == 32 ? 0 : box_rows == 64 ? 1 : 2];
+  thread_local Cached cached[2];  // boxes of 32 and of 64 rows
+  Cached& e = cached[box_rows == 64 ? 1 : 0];
   if (e.data != p.cache.data || e.rows != p.cache.rows || e.ld != p.cache.ld) {
     e.data = p.cache.data;
     e.rows = p.cache.rows;
     e.ld = p.cache.ld;
-    e.ok = box_rows == 0 ? bf16_row_group_map(p.cache.data, p.cache.rows, mla::kFastD,
-                                              p.cache.ld, &e.map)
-                         : bf16_matrix_map(p.cache.data, p.cache.rows, mla::kFastD, p.cache.ld,
-                                           box_rows, 64, &e.map);
+    e.ok =
+        bf16_matrix_map(p.cache.data, p.cache.rows, mla::kFastD, p.cache.ld, box_rows, 64, &e.map);
   }
   return e.ok ? &e.map : nullptr;
 }
@@ -173,7 +173,7 @@ template <typename... Params, typename... Args>
 void launch_splits(Context& c, const DecodeArgs& args, const MlaParams& p, bool cluster,
                    void (*kernel)(Params...), dim3 grid, int threads, size_t smem,
                    Args&&... kernel_args) {
-  bool clustered = cluster && args.splits >= 2 && args.splits <= 8;
+  bool clustered = cluster && args.splits >= 2 && args.splits <= kMaxClusterSplits;
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = dim3(static_cast<unsigned>(threads));
@@ -194,8 +194,9 @@ void launch_splits(Context& c, const DecodeArgs& args, const MlaParams& p, bool 
     };
     thread_local std::vector<Fit> fits;
     const void* key = reinterpret_cast<const void*>(kernel);
-    auto it = std::find_if(fits.begin(), fits.end(),
-                           [&](const Fit& f) { return f.kernel == key && f.splits == args.splits; });
+    auto it = std::find_if(fits.begin(), fits.end(), [&](const Fit& f) {
+      return f.kernel == key && f.splits == args.splits;
+    });
     if (it == fits.end()) {
       int n = 0;
       if (cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
@@ -223,22 +224,21 @@ bool launch_wgmma(Context& c, const MlaParams& p, DecodeArgs& args, int cta_rows
   auto kernel = mla::mla_decode_wgmma_kernel<STAGES, PRODUCER>;
   const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem,
                                 cta_rows, C::KEYS, C::kThreads);
-  launch_splits(c, args, p, cluster && !PRODUCER, kernel, grid, C::kThreads, C::kSmem, *map,
-                args, cta_rows);
+  launch_splits(c, args, p, cluster && !PRODUCER, kernel, grid, C::kThreads, C::kSmem, *map, args,
+                cta_rows);
   return true;
 }
 
 // The transposed wgmma kernel (16 query rows per CTA); false without a tensor map.
-template <bool LOAD_ONLY = false, bool GROUPED = false, bool ROWS = false>
+template <bool LOAD_ONLY = false>
 bool launch_wgmma_t(Context& c, const MlaParams& p, DecodeArgs& args, bool cluster = true) {
   using C = mla::WgmmaTCfg;
-  const CUtensorMap* map = cache_map(p, GROUPED ? 0 : C::KEYS);
+  const CUtensorMap* map = cache_map(p, C::KEYS);
   if (!map) return false;
-  auto kernel = mla::mla_decode_wgmma_t_kernel<LOAD_ONLY, GROUPED, ROWS>;
-  const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem,
-                                C::N, C::KEYS, C::kThreads);
-  launch_splits(c, args, p, cluster && !LOAD_ONLY, kernel, grid, C::kThreads, C::kSmem, *map,
-                args);
+  auto kernel = mla::mla_decode_wgmma_t_kernel<LOAD_ONLY>;
+  const dim3 grid = plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), C::kSmem, C::N,
+                                C::KEYS, C::kThreads);
+  launch_splits(c, args, p, cluster && !LOAD_ONLY, kernel, grid, C::kThreads, C::kSmem, *map, args);
   return true;
 }
 
@@ -312,24 +312,28 @@ void mla_decode(Context& c, const MlaParams& p) {
     // - 32 rows: the fast kernel with 64-key stages two deep, variants 1 and 2;
     // - 16 rows: the fast kernel with two CTAs per SM, variant 1 (77); the generic kernel,
     //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83); the 64-row wgmma
-    //   kernel, rows padded, variant 7.
+    //   kernel, rows padded, variant 7; the transposed kernel at any batch, variant 9; its
+    //   tile stream alone (wrong results: the pipeline's ceiling), variant 8;
+    // - every row count: the wgmma kernels with partial outputs and the combine kernel instead
+    //   of clusters, variant 12.
+    // A few 16-row sequences are latency-bound: the generic kernel's shorter chain wins there
+    // (B 1, L 1024: 17.5 us against 18.8; end to end at batch 1, 3.42-3.44 ms step against
+    // 3.52-3.61, H100).
+    int64_t decode_seqs = 0;
+    for (int64_t s = 0; s < S; ++s) decode_seqs += p.host_decode[s] ? 1 : 0;
     bool done = false;
-    if (v == 0 && rows_max <= 16)
+    if (v == 0 && rows_max <= 16 && decode_seqs > 4)
       done = launch_wgmma_t(c, p, args);
-    else if (v == 0 || v == 7)
+    else if ((v == 0 && rows_max > 16) || v == 7)
       done = launch_wgmma<3, false>(c, p, args, 64);
     else if (v == 5)
       done = launch_wgmma<3, true>(c, p, args, 64);
     else if (v == 6)
       done = launch_wgmma<3, false>(c, p, args, rows_max > 32 ? 32 : 64);
+    else if (v == 9 && rows_max <= 16)
+      done = launch_wgmma_t(c, p, args);
     else if (v == 8 && rows_max <= 16)
       done = launch_wgmma_t<true>(c, p, args);
-    else if (v == 9 && rows_max <= 16)
-      done = launch_wgmma_t<true, false, true>(c, p, args);
-    else if (v == 10 && rows_max <= 16)
-      done = launch_wgmma_t<true, true>(c, p, args);
-    else if (v == 11 && rows_max <= 16)
-      done = launch_wgmma_t<false, true>(c, p, args);
     else if (v == 12)  // the defaults with partial outputs and the combine kernel
       done = rows_max <= 16 ? launch_wgmma_t(c, p, args, false)
                             : launch_wgmma<3, false>(c, p, args, 64, false);

@@ -102,8 +102,8 @@ __device__ __forceinline__ void softmax_row_update(const float (&v)[KPT], float 
 // o_lat (bf16) without KV splits, else into the split's partial output (f32).
 // direct: straight to o_lat also with splits (their partial results already merged).
 __device__ __forceinline__ void store_output_pair(const DecodeArgs& a, int64_t r, size_t part_row,
-                                                  int p, int t, int h, int col, float x0,
-                                                  float x1, bool direct = false) {
+                                                  int p, int t, int h, int col, float x0, float x1,
+                                                  bool direct = false) {
   if (direct || a.splits == 1)
     *reinterpret_cast<uint32_t*>(a.o_lat + (static_cast<int64_t>(t) * a.heads + h) * r + col) =
         pack_bf16(x0, x1);

@@ -32,12 +32,12 @@ template <int STAGES, bool PRODUCER>
 struct WgmmaCfg {
   static constexpr int M = 64, KEYS = 32, kConsumers = 256;
   static constexpr int kThreads = kConsumers + (PRODUCER ? 128 : 0);
-  static constexpr int kAtoms = kFastD / 64;                 // 128-byte column atoms of a row
-  static constexpr int kQAtomBytes = M * 128;                // one atom of Q: 64 rows
-  static constexpr int kKAtomBytes = KEYS * 128;             // one atom of a key tile: 32 rows
-  static constexpr int kStageBytes = kAtoms * kKAtomBytes;   // 36 KB
-  static constexpr int kExchange = 16 * 128;                 // floats of one warpgroup's S
-  static constexpr int kVCols = kFastR / 2;                  // V columns per warpgroup
+  static constexpr int kAtoms = kFastD / 64;                // 128-byte column atoms of a row
+  static constexpr int kQAtomBytes = M * 128;               // one atom of Q: 64 rows
+  static constexpr int kKAtomBytes = KEYS * 128;            // one atom of a key tile: 32 rows
+  static constexpr int kStageBytes = kAtoms * kKAtomBytes;  // 36 KB
+  static constexpr int kExchange = 16 * 128;                // floats of one warpgroup's S
+  static constexpr int kVCols = kFastR / 2;                 // V columns per warpgroup
   // One partial S per warpgroup; with the producer warp two sets, by tile parity (no CTA-wide
   // barrier per tile then keeps a fast warpgroup from overwriting a set still being read).
   static constexpr int kExchangeBuffers = PRODUCER ? 4 : 2;
@@ -168,8 +168,8 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
     if (const int n = blk.L - j_tile; n < KEYS) {
       for (int c = tid; c < C::kAtoms * (KEYS - n) * 8; c += C::kThreads) {
         const int at = c / ((KEYS - n) * 8), rest = c % ((KEYS - n) * 8);
-        *reinterpret_cast<uint4*>(kt + at * C::kKAtomBytes + (n + rest / 8) * 128 +
-                                  rest % 8 * 16) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(kt + at * C::kKAtomBytes + (n + rest / 8) * 128 + rest % 8 * 16) =
+            make_uint4(0, 0, 0, 0);
       }
       fence_proxy_async();
       named_barrier(3, C::kConsumers);
@@ -263,8 +263,8 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
     wgmma_fence();
 #pragma unroll
     for (int kb = 0; kb < 2; ++kb) {
-      const uint64_t dv = wgmma_desc_sw128(kt + 4 * wg * C::kKAtomBytes + kb * 16 * 128,
-                                           C::kKAtomBytes, 1024);
+      const uint64_t dv =
+          wgmma_desc_sw128(kt + 4 * wg * C::kKAtomBytes + kb * 16 * 128, C::kKAtomBytes, 1024);
       wgmma_m64n256k16_rs_bt(o, pa[kb], dv);
     }
     wgmma_commit();

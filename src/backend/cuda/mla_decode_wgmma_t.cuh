@@ -22,13 +22,12 @@ namespace duet::cuda::mla {
 
 struct WgmmaTCfg {
   static constexpr int N = 16, KEYS = 64, STAGES = 2, kThreads = 128;
-  static constexpr int kAtoms = kFastD / 64;              // 128-byte column atoms of a row
-  static constexpr int kQAtomBytes = N * 128;             // one atom of Q: 16 rows
-  static constexpr int kKAtomBytes = KEYS * 128;          // one atom of a key tile: 64 rows
+  static constexpr int kAtoms = kFastD / 64;                // 128-byte column atoms of a row
+  static constexpr int kQAtomBytes = N * 128;               // one atom of Q: 16 rows
+  static constexpr int kKAtomBytes = KEYS * 128;            // one atom of a key tile: 64 rows
   static constexpr int kStageBytes = kAtoms * kKAtomBytes;  // 72 KB
-  static constexpr int kPBytes = N * KEYS * 2;            // P^T: 16 rows of 64 keys, bf16
-  static constexpr int kVTiles = kFastR / 64;             // m64 tiles of O^T
-  static constexpr int kGroupBytes = kAtoms * 8 * 128;    // GROUPED: 8 keys x 9 atoms
+  static constexpr int kPBytes = N * KEYS * 2;              // P^T: 16 rows of 64 keys, bf16
+  static constexpr int kVTiles = kFastR / 64;               // m64 tiles of O^T
   // Shared memory: alignment, Q, stages, P^T, row maxima of the warps (two sets by tile
   // parity), mbarriers. The output goes through stage 0 after the last tile.
   static constexpr size_t kSmem = 1024 + kAtoms * kQAtomBytes + STAGES * kStageBytes + kPBytes +
@@ -39,11 +38,9 @@ struct WgmmaTCfg {
 
 // cache_map: the cache as a [blocks * 64, 576] bf16 matrix in boxes of 64 rows x 64 values,
 // 128-byte swizzled.
-// LOAD_ONLY (benchmark only, wrong results): the tile stream without the products.
-// GROUPED: the stage as [8 key groups][9 atoms][8 keys][128 B], filled by eight boxes of
-// 8 keys x 576 values (each a contiguous 9 KB of the cache) from a 3-D map, instead of nine
-// boxes of 64 keys x 64 values. ROWS (LOAD_ONLY only): 64 bulk copies of whole rows.
-template <bool LOAD_ONLY, bool GROUPED, bool ROWS = false>
+// LOAD_ONLY (benchmark only, wrong results): the tile stream without the products, the
+// ceiling of this pipeline.
+template <bool LOAD_ONLY>
 __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
     mla_decode_wgmma_t_kernel(const __grid_constant__ CUtensorMap cache_map, DecodeArgs a,
                               bool clustered) {
@@ -54,8 +51,8 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
   if (!blk.init(a, N, KEYS)) return;
   const int n_tiles = blk.n_tiles();
   unsigned char* qs = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);  // [9][16][128]
-  unsigned char* ks = qs + C::kAtoms * C::kQAtomBytes;  // [STAGES][9][64 keys][128 B]
-  unsigned char* ps = ks + STAGES * C::kStageBytes;     // P^T [16 rows][64 keys], swizzled
+  unsigned char* ks = qs + C::kAtoms * C::kQAtomBytes;     // [STAGES][9][64 keys][128 B]
+  unsigned char* ps = ks + STAGES * C::kStageBytes;        // P^T [16 rows][64 keys], swizzled
   float* red = reinterpret_cast<float*>(ps + C::kPBytes);  // [2][4 warps][16 rows]
   uint64_t* full = reinterpret_cast<uint64_t*>(red + 2 * 4 * N);
 
@@ -66,19 +63,9 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
     const int stage = i % STAGES, row = bt[blk.tile_begin + i] * KEYS;
     mbar_arrive_expect_tx(full + stage, C::kStageBytes);
     unsigned char* dst = ks + stage * C::kStageBytes;
-    if constexpr (ROWS) {
-      for (int k = 0; k < KEYS; ++k)
-        bulk_copy_g2s(dst + k * kFastD * 2, a.cache + static_cast<int64_t>(row + k) * a.ld_cache,
-                      kFastD * 2, full + stage);
-    } else if constexpr (GROUPED) {
 #pragma unroll
-      for (int kg = 0; kg < KEYS / 8; ++kg)
-        tma_load_3d(dst + kg * C::kGroupBytes, &cache_map, 0, row + 8 * kg, 0, full + stage);
-    } else {
-#pragma unroll
-      for (int at = 0; at < C::kAtoms; ++at)
-        tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
-    }
+    for (int at = 0; at < C::kAtoms; ++at)
+      tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
   };
   // The first tiles start before Q is read (they do not depend on it): thread 0 sets up the
   // mbarriers, makes them visible to the copy engine and issues the loads.
@@ -133,10 +120,6 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
 #pragma unroll
   for (int j = 0; j < 4; ++j) m_run[j] = -INFINITY, l_warp[j] = 0.0f;
 
-  // Stage layout: key k's 128-byte piece of atom at at key_offset(k) + at * atom_stride.
-  constexpr int atom_stride = GROUPED ? 1024 : C::kKAtomBytes;
-  constexpr int group_stride = GROUPED ? C::kGroupBytes : 1024;  // 8-key groups
-  auto key_offset = [](int k) { return k / 8 * group_stride + k % 8 * 128; };
   for (int i = 0; i < n_tiles; ++i) {
     const int stage = i % STAGES, j_tile = (blk.tile_begin + i) * KEYS;
     unsigned char* kt = ks + stage * C::kStageBytes;
@@ -150,8 +133,8 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
       // A last, partial tile: the block's rows past the sequence end may hold anything (NaN
       // times P = 0 is NaN); zero them.
       for (int c = tid; c < C::kAtoms * (KEYS - n) * 8; c += C::kThreads) {
-        const int at = c / ((KEYS - n) * 8), rest = c % ((KEYS - n) * 8), key = n + rest / 8;
-        *reinterpret_cast<uint4*>(kt + key_offset(key) + at * atom_stride + rest % 8 * 16) =
+        const int at = c / ((KEYS - n) * 8), rest = c % ((KEYS - n) * 8);
+        *reinterpret_cast<uint4*>(kt + at * C::kKAtomBytes + (n + rest / 8) * 128 + rest % 8 * 16) =
             make_uint4(0, 0, 0, 0);
       }
       fence_proxy_async();
@@ -162,12 +145,12 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
     float s[8];
 #pragma unroll
     for (int e = 0; e < 8; ++e) s[e] = 0.0f;
-    const uint64_t ka = wgmma_desc_sw128(kt, 16, group_stride);
+    const uint64_t ka = wgmma_desc_sw128(kt, 16, 1024);
     const uint64_t qa = wgmma_desc_sw128(qs, 16, 1024);
     wgmma_fence();
 #pragma unroll
     for (int k = 0; k < kFastKSteps; ++k)
-      wgmma_m64n16k16_ss<false>(s, ka + (k / 4 * atom_stride + k % 4 * 32) / 16,
+      wgmma_m64n16k16_ss<false>(s, ka + (k / 4 * C::kKAtomBytes + k % 4 * 32) / 16,
                                 qa + (k / 4 * C::kQAtomBytes + k % 4 * 32) / 16, k > 0);
     wgmma_commit();
     wgmma_wait<0>();
@@ -229,8 +212,8 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
 
     // O^T = alpha O^T + V^T P^T: per 64 V columns (an atom of the stage, read MN-major: 8-key
     // groups 1 KB apart) and 16 keys (32 bytes of a P^T row).
-    if (!__all_sync(0xffffffffu, alpha[0] == 1.0f && alpha[1] == 1.0f && alpha[2] == 1.0f &&
-                                     alpha[3] == 1.0f)) {
+    if (!__all_sync(0xffffffffu,
+                    alpha[0] == 1.0f && alpha[1] == 1.0f && alpha[2] == 1.0f && alpha[3] == 1.0f)) {
 #pragma unroll
       for (int vt = 0; vt < C::kVTiles; ++vt)
 #pragma unroll
@@ -239,14 +222,14 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
           o[vt][acc(j, 1)] *= alpha[j];
         }
     }
-    const uint64_t va = wgmma_desc_sw128(kt, atom_stride, group_stride);
+    const uint64_t va = wgmma_desc_sw128(kt, C::kKAtomBytes, 1024);
     const uint64_t pb = wgmma_desc_sw128(ps, 16, 1024);
     wgmma_fence();
 #pragma unroll
     for (int vt = 0; vt < C::kVTiles; ++vt)
 #pragma unroll
       for (int k = 0; k < KEYS / 16; ++k)
-        wgmma_m64n16k16_ss<true>(o[vt], va + (vt * atom_stride + 2 * k * group_stride) / 16,
+        wgmma_m64n16k16_ss<true>(o[vt], va + (vt * C::kKAtomBytes + k * 16 * 128) / 16,
                                  pb + k * 32 / 16, true);
     wgmma_commit();
     wgmma_wait<0>();
@@ -268,10 +251,9 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
   for (int j = 0; j < 4; ++j)
     l[j] = rsum[r[j]] + rsum[N + r[j]] + rsum[2 * N + r[j]] + rsum[3 * N + r[j]];
   // clustered: the splits merge into rank 0 (through stage 1; stage 0 stages the output).
-  if (clustered &&
-      !cluster_merge(reinterpret_cast<float*>(ks + C::kStageBytes), C::kThreads,
-                     reinterpret_cast<float(&)[C::kVTiles * 8]>(o), m_run, l,
-                     [](int e) { return (e % 8 >> 1 & 2) | (e & 1); }))
+  if (clustered && !cluster_merge(reinterpret_cast<float*>(ks + C::kStageBytes), C::kThreads,
+                                  reinterpret_cast<float(&)[C::kVTiles * 8]>(o), m_run, l,
+                                  [](int e) { return (e % 8 >> 1 & 2) | (e & 1); }))
     return;
   float* ob = reinterpret_cast<float*>(ks);
 #pragma unroll
@@ -294,8 +276,8 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
     const int row = c / (kFastR / 2), col = c % (kFastR / 2) * 2, p = blk.m0 + row;
     if (p >= blk.rows) continue;
     const float2 x = *reinterpret_cast<const float2*>(ob + row * kFastR + col);
-    store_output_pair(a, kFastR, blk.part_row, p, blk.q0 + p / a.heads, p % a.heads, col, x.x,
-                      x.y, clustered);
+    store_output_pair(a, kFastR, blk.part_row, p, blk.q0 + p / a.heads, p % a.heads, col, x.x, x.y,
+                      clustered);
   }
 }
 

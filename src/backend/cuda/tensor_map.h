@@ -17,10 +17,4 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder();
 bool bf16_matrix_map(const void* data, int64_t rows, int64_t cols, int64_t ld, int box_rows,
                      int box_cols, CUtensorMap* map);
 
-// The same matrix as [rows / 8 groups][cols / 64 atoms][8 rows][64] boxes: a 3-D map (64
-// values, rows, column atoms), each box 8 rows x all atoms, landing atom after atom, 128-byte
-// swizzled. cols must be a multiple of 64.
-bool bf16_row_group_map(const void* data, int64_t rows, int64_t cols, int64_t ld,
-                        CUtensorMap* map);
-
 }  // namespace duet::cuda
