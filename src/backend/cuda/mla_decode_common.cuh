@@ -62,6 +62,31 @@ struct DecodeBlock {
   __device__ int n_tiles() const { return max(0, tile_end - tile_begin); }
 };
 
+// Query rows [q_lat (512) | q_rope (64)] of (token, head) = divmod(m0 + row, heads) for the
+// CTA's first cta_rows rows, zeros for the rest of its M rows (and past the sequence's), in the
+// 128-byte swizzled layout of the wgmma kernels: [9 atoms][M rows][128 B], 16-byte chunk c of a
+// row's atom at chunk c ^ (row % 8). Asynchronous where aligned: the caller waits (cp_async_wait)
+// and fences before the wgmma read it.
+__device__ __forceinline__ void load_q_sw128(const DecodeArgs& a, const DecodeBlock& blk,
+                                             unsigned char* qs, int M, int cta_rows) {
+  for (int i = threadIdx.x; i < M * kFastChunks; i += blockDim.x) {
+    const int row = i / kFastChunks, chunk = i % kFastChunks, p = blk.m0 + row;
+    unsigned char* dst = qs + chunk / 8 * (M * 128) + row * 128 + ((chunk % 8) ^ (row % 8)) * 16;
+    if (row >= cta_rows || p >= blk.rows) {
+      *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+      continue;
+    }
+    const int t = blk.q0 + p / a.heads, h = p % a.heads, col = chunk * 8;
+    const bf16* src = col < kFastR
+                          ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * kFastR + col
+                          : a.q + t * a.ld_q + h * a.qk + a.dn + (col - kFastR);
+    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
+      cp_async16(dst, src, 16);
+    else
+      for (int e = 0; e < 8; ++e) reinterpret_cast<bf16*>(dst)[e] = src[e];
+  }
+}
+
 // 2^x by the special-function unit (inputs here are <= 0; -inf gives 0).
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;

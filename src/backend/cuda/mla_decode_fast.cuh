@@ -44,10 +44,9 @@ __global__ void __launch_bounds__(kThreads, MINB) mla_decode_fast_kernel(DecodeA
   constexpr int M = C::M, PS = C::PS, SS = C::SS, KS = C::KS, KSTEPS = C::KSTEPS;
   constexpr int TPR = kThreads / M, KPT = KEYS / TPR;  // softmax: threads per row, keys each
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int s = blockIdx.z, split = blockIdx.y, m0 = blockIdx.x * M;
-  if (!a.decode[s]) return;
-  const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
-  if (m0 >= rows) return;
+  DecodeBlock blk;
+  if (!blk.init(a, M, KEYS)) return;
+  const int s = blk.s, m0 = blk.m0, q0 = blk.q0, rows = blk.rows;
   bf16* ks = reinterpret_cast<bf16*>(smem_raw);       // [STAGES][KEYS][kFastStride]
   bf16* qs = ks + STAGES * KEYS * kFastStride;        // [M][kFastStride], absent with QREG
   bf16* ps = qs + (QREG ? 0 : M * kFastStride);       // [M][PS]
@@ -59,11 +58,9 @@ __global__ void __launch_bounds__(kThreads, MINB) mla_decode_fast_kernel(DecodeA
   uint64_t* full = reinterpret_cast<uint64_t*>(row_limit + M);  // [STAGES]: tile landed
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int L = a.kv_len[s];
-  const int tiles = (L + KEYS - 1) / KEYS;
-  const int per_split = (tiles + a.splits - 1) / a.splits;
-  const int tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
-  const size_t part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
+  const int L = blk.L;
+  const int tile_begin = blk.tile_begin, tile_end = blk.tile_end;
+  const size_t part_row = blk.part_row;
   // This warp's S block: row group rg, key group ng, k-slice kslice.
   const int kslice = warp / (C::RG * C::NG), rg = warp % (C::RG * C::NG) / C::NG, ng = warp % C::NG;
 

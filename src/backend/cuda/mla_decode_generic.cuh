@@ -35,10 +35,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
   constexpr int TPR = kThreads / M, KPT = KEYS / TPR;  // softmax: threads per row, keys each
   constexpr int PS = KEYS + kPad, SS = KEYS + 4;       // P (bf16) and S (f32) row strides
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int s = blockIdx.z, split = blockIdx.y, m0 = blockIdx.x * M;
-  if (!a.decode[s]) return;
-  const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
-  if (m0 >= rows) return;
+  DecodeBlock blk;
+  if (!blk.init(a, M, KEYS)) return;
+  const int s = blk.s, m0 = blk.m0, q0 = blk.q0, rows = blk.rows;
   const int stride = a.dp + kPad;                     // bf16 elements per shared row
   bf16* qs = reinterpret_cast<bf16*>(smem_raw);       // [M][stride]
   bf16* ks = qs + M * stride;                         // [STAGES][KEYS][stride]
@@ -50,11 +49,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
   int* row_limit = reinterpret_cast<int*>(row_alpha + M);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int L = a.kv_len[s], D = a.r + a.dr;
-  const int tiles = (L + KEYS - 1) / KEYS;
-  const int per_split = (tiles + a.splits - 1) / a.splits;
-  const int tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
-  const size_t part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
+  const int L = blk.L, D = a.r + a.dr;
+  const int tile_begin = blk.tile_begin, tile_end = blk.tile_end;
+  const size_t part_row = blk.part_row;
   // A split with nothing to attend runs no tile and writes zeros with an LSE of -inf, which
   // the combine step skips.
 

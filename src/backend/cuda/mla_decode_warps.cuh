@@ -47,22 +47,17 @@ __global__ void __launch_bounds__(WarpsCfg<RG, KW, STAGES>::kThreads, 1)
   using C = WarpsCfg<RG, KW, STAGES>;
   constexpr int KEYS = C::KEYS, M = C::M, NV = C::VCOLS / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int s = blockIdx.z, split = blockIdx.y, m0 = blockIdx.x * M;
-  if (!a.decode[s]) return;
-  const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
-  if (m0 >= rows) return;
+  DecodeBlock blk;
+  if (!blk.init(a, M, KEYS)) return;
+  const int s = blk.s, m0 = blk.m0, q0 = blk.q0, rows = blk.rows;
   bf16* ks = reinterpret_cast<bf16*>(smem_raw);                // [STAGES][KEYS][kFastStride]
   bf16* qs = ks + STAGES * KEYS * kFastStride;                 // [M][kFastStride]
   float* xs = reinterpret_cast<float*>(qs + M * kFastStride);  // [warps][16 values][32 lanes]
   uint64_t* full = reinterpret_cast<uint64_t*>(xs + C::kWarpCount * C::kExchange);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int L = a.kv_len[s];
-  const int tiles = (L + KEYS - 1) / KEYS;
-  const int per_split = (tiles + a.splits - 1) / a.splits;
-  const int tile_begin = split * per_split;
-  const int n_tiles = max(0, min(tiles, tile_begin + per_split) - tile_begin);
-  const size_t part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
+  const int L = blk.L, tiles = blk.tiles, tile_begin = blk.tile_begin, n_tiles = blk.n_tiles();
+  const size_t part_row = blk.part_row;
 
   // The stage rows a last, partial tile leaves uncopied must hold finite values (P = 0 times
   // them adds nothing; fresh shared memory may hold NaN bits): zeros, unless an earlier full

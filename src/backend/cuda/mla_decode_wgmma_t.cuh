@@ -74,25 +74,7 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
     fence_async_shared();
     for (int i = 0; i < min(STAGES, n_tiles); ++i) load_tile(i);
   }
-  // Query rows [q_lat (512) | q_rope (64)] of (token, head) = divmod(m0 + row, heads), zero past
-  // the last row, swizzled: 16-byte chunk c of a row's atom at chunk c ^ (row % 8).
-  for (int i = tid; i < N * kFastChunks; i += C::kThreads) {
-    const int row = i / kFastChunks, chunk = i % kFastChunks, p = blk.m0 + row;
-    unsigned char* dst =
-        qs + chunk / 8 * C::kQAtomBytes + row * 128 + ((chunk % 8) ^ (row % 8)) * 16;
-    if (p >= blk.rows) {
-      *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-      continue;
-    }
-    const int t = blk.q0 + p / a.heads, h = p % a.heads, col = chunk * 8;
-    const bf16* src = col < kFastR
-                          ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * kFastR + col
-                          : a.q + t * a.ld_q + h * a.qk + a.dn + (col - kFastR);
-    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
-      cp_async16(dst, src, 16);
-    else
-      for (int e = 0; e < 8; ++e) reinterpret_cast<bf16*>(dst)[e] = src[e];
-  }
+  load_q_sw128(a, blk, qs, N, N);
   cp_async_commit();
   cp_async_wait<0>();
   fence_async_shared();  // Q and the mbarrier inits, for TMA and wgmma (the async proxy)
