@@ -87,6 +87,17 @@ __device__ __forceinline__ void load_q_sw128(const DecodeArgs& a, const DecodeBl
   }
 }
 
+// Key tile: cache rows [row, row + keys) as nine TMA boxes of keys x 64 values (one per 128-byte
+// column atom, keys * 128 bytes apart in dst, 128-byte swizzled by the map), completing on
+// `bar`. map: the address of the kernel's __grid_constant__ CUtensorMap.
+__device__ __forceinline__ void load_key_tile_sw128(const void* map, unsigned char* dst, int row,
+                                                    int keys, uint64_t* bar) {
+  mbar_arrive_expect_tx(bar, keys * kFastD * sizeof(bf16));
+#pragma unroll
+  for (int at = 0; at < kFastD / 64; ++at)
+    tma_load_2d(dst + at * keys * 128, map, at * 64, row, bar);
+}
+
 // 2^x by the special-function unit (inputs here are <= 0; -inf gives 0).
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;

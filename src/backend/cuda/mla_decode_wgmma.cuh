@@ -83,12 +83,8 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
   const int32_t* bt = a.block_table + blk.s * a.ld_bt;
   auto load_tile = [&](int i) {
     const int stage = i % STAGES, j0 = (blk.tile_begin + i) * KEYS;
-    const int row = bt[j0 / 64] * 64 + j0 % 64;
-    mbar_arrive_expect_tx(full + stage, C::kStageBytes);
-    unsigned char* dst = ks + stage * C::kStageBytes;
-#pragma unroll
-    for (int at = 0; at < C::kAtoms; ++at)
-      tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
+    load_key_tile_sw128(&cache_map, ks + stage * C::kStageBytes, bt[j0 / 64] * 64 + j0 % 64, KEYS,
+                        full + stage);
   };
   // Thread 0 sets up the mbarriers and (without the producer) starts the first tiles before
   // Q is read: they do not depend on it.

@@ -60,12 +60,9 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
   const int32_t* bt = a.block_table + blk.s * a.ld_bt;
   // Thread 0 loads tile i (cache block i of the split) into stage i % STAGES.
   auto load_tile = [&](int i) {
-    const int stage = i % STAGES, row = bt[blk.tile_begin + i] * KEYS;
-    mbar_arrive_expect_tx(full + stage, C::kStageBytes);
-    unsigned char* dst = ks + stage * C::kStageBytes;
-#pragma unroll
-    for (int at = 0; at < C::kAtoms; ++at)
-      tma_load_2d(dst + at * C::kKAtomBytes, &cache_map, at * 64, row, full + stage);
+    const int stage = i % STAGES;
+    load_key_tile_sw128(&cache_map, ks + stage * C::kStageBytes, bt[blk.tile_begin + i] * KEYS,
+                        KEYS, full + stage);
   };
   // The first tiles start before Q is read (they do not depend on it): thread 0 sets up the
   // mbarriers, makes them visible to the copy engine and issues the loads.
