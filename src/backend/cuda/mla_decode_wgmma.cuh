@@ -1,9 +1,9 @@
 // MLA decode attention on the DeepSeek-V3 latent layout (512 + 64) with Hopper warpgroup MMAs
 // (wgmma.cuh). The mma.sync kernels re-read every key tile through ldmatrix once per 16 query
 // rows, and at 64 rows were bound by shared-memory bandwidth (ncu: shared memory 66% busy, DRAM
-// 40%); a wgmma reads its 64-row operands once per warpgroup. 16-head tokens run the same
-// kernel with their 16 rows padded to 64: the zero rows cost tensor-core time that hides under
-// the cache stream, and the bytes read per tile are the same.
+// 40%); a wgmma reads its 64-row operands once per warpgroup. It runs CTAs of more than 16 rows
+// (64-head tokens); with rows padded to 64 it also runs 16-head tokens (a benchmark variant:
+// mla_decode_wgmma_t.cuh takes them without padding, and measured the same).
 //
 // One CTA: two warpgroups over 64 query rows (heads of one sequence's tokens).
 // - Key tiles of 32 cache rows arrive as nine TMA boxes of 32 x 64 values (one per 128-byte
@@ -16,6 +16,8 @@
 // - Online softmax in registers (each warpgroup for all 64 rows); P goes from the S accumulators
 //   into A fragments, and O[64 x 256] += P V for the warpgroup's half of the 512 V columns is
 //   two wgmma m64n256k16 with V read MN-major from the same stage.
+// - With the KV splits of a row tile launched as a cluster, the splits merge in rank 0 through
+//   distributed shared memory (cluster_merge) instead of partial outputs and a combine kernel.
 #pragma once
 
 #include <cuda.h>

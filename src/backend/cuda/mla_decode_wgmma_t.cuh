@@ -10,7 +10,9 @@
 // 64 x 64 values, 128-byte swizzled, two stages deep; thread 0 refills a stage after the
 // barrier that ends the tile it held. The online softmax runs per query row (a column of S^T):
 // a row's maximum over the tile meets across the four warps through shared memory; each warp
-// keeps its own running sum of P (all warps share the maximum), added up once at the end.
+// keeps its own running sum of P (all warps share the maximum), added up once at the end. The
+// output goes through shared memory so that its stores are whole rows; KV splits launched as a
+// cluster merge in rank 0 first (cluster_merge).
 #pragma once
 
 #include <cuda.h>
