@@ -199,6 +199,7 @@ void launch_splits(Context& c, const DecodeArgs& args, const MlaParams& p, bool 
     });
     if (it == fits.end()) {
       int n = 0;
+      // A failed query (no cluster support) leaves n at 0: the combine kernel merges instead.
       if (cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
         cudaGetLastError();
         n = 0;
@@ -249,10 +250,11 @@ void mla_decode(Context& c, const MlaParams& p) {
   const int64_t S = p.num_seqs, T = p.q.rows;
   // Contiguous token runs of decode sequences (one batched GEMM each), and the launch shape.
   std::vector<std::pair<int64_t, int64_t>> runs;
-  int64_t rows_max = 0;
+  int64_t rows_max = 0, decode_seqs = 0;
   for (int64_t s = 0; s < S; ++s) {
     const int64_t a = p.host_q_start[s], b = p.host_q_start[s + 1];
     if (!p.host_decode[s] || a == b) continue;
+    ++decode_seqs;
     if (!runs.empty() && runs.back().second == a)
       runs.back().second = b;
     else
@@ -319,8 +321,6 @@ void mla_decode(Context& c, const MlaParams& p) {
     // A few 16-row sequences are latency-bound: the generic kernel's shorter chain wins there
     // (B 1, L 1024: 17.5 us against 18.8; end to end at batch 1, 3.42-3.44 ms step against
     // 3.52-3.61, H100).
-    int64_t decode_seqs = 0;
-    for (int64_t s = 0; s < S; ++s) decode_seqs += p.host_decode[s] ? 1 : 0;
     bool done = false;
     if (v == 0 && rows_max <= 16 && decode_seqs > 4)
       done = launch_wgmma_t(c, p, args);
@@ -337,20 +337,19 @@ void mla_decode(Context& c, const MlaParams& p) {
     else if (v == 12)  // the defaults with partial outputs and the combine kernel
       done = rows_max <= 16 ? launch_wgmma_t(c, p, args, false)
                             : launch_wgmma<3, false>(c, p, args, 64, false);
-    if (done) {
-    } else if (rows_max > 32) {
-      if (v == 1)
+    if (!done) {  // the mma.sync kernels
+      if (rows_max > 32 && v == 1)
         launch_fast<4, 32, 3, 2, 2, false>(c, p, args);
-      else
+      else if (rows_max > 32)
         launch_warps<4, 2, 3>(c, p, args);
-    } else if (rows_max > 16) {
-      launch_fast<2, 64, 2, 2, 2, false>(c, p, args);
-    } else if (v == 1) {
-      launch_fast<1, 32, 2, 1, 2, false, 2>(c, p, args);
-    } else if (v == 4) {
-      launch_warps<1, 4, 4>(c, p, args);
-    } else {
-      launch_generic<1, 64, 2>(c, p, args);
+      else if (rows_max > 16)
+        launch_fast<2, 64, 2, 2, 2, false>(c, p, args);
+      else if (v == 1)
+        launch_fast<1, 32, 2, 1, 2, false, 2>(c, p, args);
+      else if (v == 4)
+        launch_warps<1, 4, 4>(c, p, args);
+      else
+        launch_generic<1, 64, 2>(c, p, args);
     }
   } else {
     // 64 rows per CTA when a sequence has that many, else 32/16 (measured on H100 before the

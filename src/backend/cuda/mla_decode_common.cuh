@@ -62,6 +62,21 @@ struct DecodeBlock {
   __device__ int n_tiles() const { return max(0, tile_end - tile_begin); }
 };
 
+// Element col of query row (token t, head h): [q_lat (r) | q_rope (dr)].
+__device__ __forceinline__ const bf16* q_value(const DecodeArgs& a, int t, int h, int col) {
+  return col < a.r ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r + col
+                   : a.q + t * a.ld_q + h * a.qk + a.dn + (col - a.r);
+}
+
+// Eight query values to shared memory: asynchronously where the source is 16-byte aligned
+// (q_rope of a head need not be), else element by element.
+__device__ __forceinline__ void copy_q8(void* dst, const bf16* src) {
+  if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
+    cp_async16(dst, src, 16);
+  else
+    for (int e = 0; e < 8; ++e) static_cast<bf16*>(dst)[e] = src[e];
+}
+
 // Query rows [q_lat (512) | q_rope (64)] of (token, head) = divmod(m0 + row, heads) for the
 // CTA's first cta_rows rows, zeros for the rest of its M rows (and past the sequence's), in the
 // 128-byte swizzled layout of the wgmma kernels: [9 atoms][M rows][128 B], 16-byte chunk c of a
@@ -76,14 +91,8 @@ __device__ __forceinline__ void load_q_sw128(const DecodeArgs& a, const DecodeBl
       *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
       continue;
     }
-    const int t = blk.q0 + p / a.heads, h = p % a.heads, col = chunk * 8;
-    const bf16* src = col < kFastR
-                          ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * kFastR + col
-                          : a.q + t * a.ld_q + h * a.qk + a.dn + (col - kFastR);
-    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
-      cp_async16(dst, src, 16);
-    else
-      for (int e = 0; e < 8; ++e) reinterpret_cast<bf16*>(dst)[e] = src[e];
+    const bf16* src = q_value(a, blk.q0 + p / a.heads, p % a.heads, chunk * 8);
+    copy_q8(dst, src);
   }
 }
 
@@ -98,11 +107,31 @@ __device__ __forceinline__ void load_key_tile_sw128(const void* map, unsigned ch
     tma_load_2d(dst + at * keys * 128, map, at * 64, row, bar);
 }
 
+// Rows [n, keys) of a key tile staged by load_key_tile_sw128 set to zero, by `threads` threads
+// (tid among them): a last, partial tile's box also brings its block's rows past the sequence
+// end, which may hold anything (NaN times P = 0 is NaN). The caller fences (the async proxy
+// reads them) and synchronises.
+__device__ __forceinline__ void zero_key_rows_sw128(unsigned char* kt, int n, int keys, int tid,
+                                                    int threads) {
+  const int per_atom = (keys - n) * 8;  // 16-byte chunks
+  for (int c = tid; c < kFastD / 64 * per_atom; c += threads) {
+    const int at = c / per_atom, rest = c % per_atom;
+    *reinterpret_cast<uint4*>(kt + at * keys * 128 + (n + rest / 8) * 128 + rest % 8 * 16) =
+        make_uint4(0, 0, 0, 0);
+  }
+}
+
 // 2^x by the special-function unit (inputs here are <= 0; -inf gives 0).
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+}
+
+// A row's log-sum-exp (natural log) from its base-2 running max m and sum l of 2^(s - m);
+// -inf for a row that saw no key.
+__device__ __forceinline__ float lse_from_base2(float m, float l) {
+  return l > 0.0f ? (m + log2f(l)) * 0.6931471805599453f : -INFINITY;
 }
 
 // Online-softmax update of one query row for one key tile. The row's TPR consecutive lanes

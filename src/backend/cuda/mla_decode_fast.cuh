@@ -83,8 +83,7 @@ __global__ void __launch_bounds__(kThreads, MINB) mla_decode_fast_kernel(DecodeA
     const int p = m0 + row;
     if (p >= rows) return nullptr;
     const int t = q0 + p / a.heads, h = p % a.heads;
-    return col < kFastR ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * kFastR + col
-                        : a.q + t * a.ld_q + h * a.qk + a.dn + (col - kFastR);
+    return q_value(a, t, h, col);
   };
   uint32_t qf[QREG ? KSTEPS : 1][4];  // this warp's k-slice of Q as mma A fragments
   if constexpr (QREG) {
@@ -108,10 +107,8 @@ __global__ void __launch_bounds__(kThreads, MINB) mla_decode_fast_kernel(DecodeA
       const bf16* src = q_src(row, col);
       if (!src)
         *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-      else if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
-        cp_async16(dst, src, 16);
       else
-        for (int e = 0; e < 8; ++e) dst[e] = src[e];
+        copy_q8(dst, src);
     }
   }
 

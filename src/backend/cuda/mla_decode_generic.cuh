@@ -73,12 +73,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
       continue;
     }
     const int t = q0 + p / a.heads, h = p % a.heads;
-    const bf16* src = col < a.r ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r + col
-                                : a.q + t * a.ld_q + h * a.qk + a.dn + (col - a.r);
-    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
-      cp_async16(dst, src, 16);
-    else
-      for (int e = 0; e < 8; ++e) dst[e] = src[e];
+    const bf16* src = q_value(a, t, h, col);
+    copy_q8(dst, src);
   }
   // Zero the padding columns of all key buffers once; cp.async never writes them.
   for (int i = tid; i < STAGES * KEYS * (a.dp - D); i += kThreads)

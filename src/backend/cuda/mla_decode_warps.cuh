@@ -80,13 +80,8 @@ __global__ void __launch_bounds__(WarpsCfg<RG, KW, STAGES>::kThreads, 1)
       continue;
     }
     const int t = q0 + p / a.heads, h = p % a.heads;
-    const bf16* src = col < kFastR
-                          ? a.q_lat + (static_cast<int64_t>(t) * a.heads + h) * kFastR + col
-                          : a.q + t * a.ld_q + h * a.qk + a.dn + (col - kFastR);
-    if ((reinterpret_cast<uintptr_t>(src) & 15) == 0)
-      cp_async16(dst, src, 16);
-    else
-      for (int e = 0; e < 8; ++e) dst[e] = src[e];
+    const bf16* src = q_value(a, t, h, col);
+    copy_q8(dst, src);
   }
   cp_async_commit();
   cp_async_wait<0>();

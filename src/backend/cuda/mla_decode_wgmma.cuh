@@ -50,6 +50,9 @@ struct WgmmaCfg {
                                   2 * STAGES * sizeof(uint64_t);
   static_assert(kSmem <= 227 * 1024, "shared memory of one CTA");
   static_assert(kAtoms == 9 && kVCols == 256, "the instruction shapes below");
+  static_assert((128 + 2 * 2) * kConsumers * sizeof(float) <=
+                    kAtoms * kQAtomBytes + STAGES * kStageBytes,
+                "cluster_merge's O, max and sum fit over Q and the stages");
 };
 
 // cache_map: the cache as a [blocks * 64, 576] bf16 matrix in boxes of 32 rows x 64 values,
@@ -136,9 +139,8 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
   for (int e = 0; e < 128; ++e) o[e] = 0.0f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
-  // Tile i's stage: waited for, and a last, partial tile's rows past the sequence end zeroed
-  // (the box also brought the block's rows there, which may hold anything: NaN times P = 0 is
-  // NaN). Then this warpgroup's half of S = Q K^T starts into `acc`: atoms 4wg..4wg+3, then
+  // Tile i's stage: waited for, and a last, partial tile's rows past the sequence end zeroed.
+  // Then this warpgroup's half of S = Q K^T starts into `acc`: atoms 4wg..4wg+3, then
   // k16 steps 2wg, 2wg + 1 of atom 8. Descriptors are a base per operand plus compile-time
   // offsets (16-byte units; the 14-bit address field cannot carry below 256 KB).
   auto start_s = [&](int i, float(&acc)[16]) {
@@ -146,11 +148,7 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
     unsigned char* kt = ks + stage * C::kStageBytes;
     mbar_wait(full + stage, (i / STAGES) & 1);
     if (const int n = blk.L - j_tile; n < KEYS) {
-      for (int c = tid; c < C::kAtoms * (KEYS - n) * 8; c += C::kThreads) {
-        const int at = c / ((KEYS - n) * 8), rest = c % ((KEYS - n) * 8);
-        *reinterpret_cast<uint4*>(kt + at * C::kKAtomBytes + (n + rest / 8) * 128 + rest % 8 * 16) =
-            make_uint4(0, 0, 0, 0);
-      }
+      zero_key_rows_sw128(kt, n, KEYS, tid, C::kConsumers);
       fence_proxy_async();
       named_barrier(3, C::kConsumers);
     }
@@ -287,8 +285,7 @@ __global__ void __launch_bounds__(WgmmaCfg<STAGES, PRODUCER>::kThreads, 1)
       store_output_pair(a, kFastR, blk.part_row, p, t, head, wg * C::kVCols + n * 8 + 2 * t4,
                         o[4 * n + 2 * h] * inv, o[4 * n + 2 * h + 1] * inv, clustered);
     if (a.splits > 1 && !clustered && wg == 0 && t4 == 0)
-      a.part_lse[blk.part_row + p] =
-          l_run[h] > 0.0f ? (m_run[h] + log2f(l_run[h])) * 0.6931471805599453f : -INFINITY;
+      a.part_lse[blk.part_row + p] = lse_from_base2(m_run[h], l_run[h]);
   }
 }
 

@@ -36,6 +36,8 @@ struct WgmmaTCfg {
                                   2 * 4 * N * sizeof(float) + STAGES * sizeof(uint64_t);
   static_assert(kSmem <= 227 * 1024, "shared memory of one CTA");
   static_assert(N * kFastR * sizeof(float) <= kStageBytes, "output staging in stage 0");
+  static_assert((kVTiles * 8 + 2 * 4) * kThreads * sizeof(float) <= kStageBytes,
+                "cluster_merge's O, max and sum fit in stage 1");
 };
 
 // cache_map: the cache as a [blocks * 64, 576] bf16 matrix in boxes of 64 rows x 64 values,
@@ -110,14 +112,8 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
       if (tid == 0 && i + STAGES < n_tiles) load_tile(i + STAGES);
       continue;
     }
-    if (const int n = blk.L - j_tile; n < KEYS) {
-      // A last, partial tile: the block's rows past the sequence end may hold anything (NaN
-      // times P = 0 is NaN); zero them.
-      for (int c = tid; c < C::kAtoms * (KEYS - n) * 8; c += C::kThreads) {
-        const int at = c / ((KEYS - n) * 8), rest = c % ((KEYS - n) * 8);
-        *reinterpret_cast<uint4*>(kt + at * C::kKAtomBytes + (n + rest / 8) * 128 + rest % 8 * 16) =
-            make_uint4(0, 0, 0, 0);
-      }
+    if (const int n = blk.L - j_tile; n < KEYS) {  // a last, partial tile
+      zero_key_rows_sw128(kt, n, KEYS, tid, C::kThreads);
       fence_proxy_async();
       __syncthreads();
     }
@@ -247,9 +243,7 @@ __global__ void __launch_bounds__(WgmmaTCfg::kThreads, 1)
         ob[r[j] * kFastR + vt * 64 + warp * 16 + g + 8 * u] = o[vt][acc(j, u)] * inv;
     if (a.splits > 1 && !clustered && warp == 0 && g == 0) {
       const int p = blk.m0 + r[j];
-      if (p < blk.rows)
-        a.part_lse[blk.part_row + p] =
-            l[j] > 0.0f ? (m_run[j] + log2f(l[j])) * 0.6931471805599453f : -INFINITY;
+      if (p < blk.rows) a.part_lse[blk.part_row + p] = lse_from_base2(m_run[j], l[j]);
     }
   }
   __syncthreads();
