@@ -126,7 +126,7 @@ MlaParams mla_params(Bench& b, int64_t H, const std::vector<int32_t>& pos,
   return p;
 }
 
-void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
+void ceilings_decode_experts(Bench& b, std::vector<Row>& rows, bool mla = true) {
   // (1) ceilings: 1 GiB device copy (read + write counted), 8192^3 bf16 GEMM.
   const size_t copy_bytes = size_t{1} << 30;
   DeviceBuffer src(*b.be, copy_bytes), dst(*b.be, copy_bytes);
@@ -143,6 +143,7 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows) {
     rows.push_back(
         {"gemm bf16 8192^3", us, fmt("%.0f TFLOP/s (ceiling)", 2.0 * n * n * n / us / 1e6)});
   }
+  if (!mla) return;
   // (2) MLA decode: batch 64, context 2048, Moonlight (16 heads) and Kimi K2 (64 heads).
   // Then the e2e benchmark's decode shapes (Moonlight, 1024-token contexts), default kernels only.
   struct MlaShape {
@@ -202,12 +203,12 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
     const int64_t E = 64, H = 2048, I = 1408, k = 6;
     Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
     // m > 0: m tokens per expert, experts dealt round robin; m < 0: a batch of -m tokens,
-    // each with k distinct random experts (as a router picks them); m <= -1000: a batch of
-    // -m - 1000 tokens that all pick expert 0 among their k (skewed routing).
+    // each with k distinct random experts (as a router picks them); -2000 < m <= -1000: a batch
+    // of -m - 1000 tokens that all pick expert 0 among their k (skewed routing).
     std::mt19937 rng(5);
-    for (int64_t m : {1, 16, 64, 512, -1, -4, -32, -128, -1128, -1682}) {
+    for (int64_t m : {1, 16, 64, 512, -1, -4, -32, -128, -1128, -1682, -4096}) {
       if (only_m != 0 && m != only_m) continue;
-      const bool skewed = m <= -1000;
+      const bool skewed = m <= -1000 && m > -2000;
       const int64_t T = m > 0 ? m * E / k : skewed ? -m - 1000 : -m;
       std::vector<int32_t> ids(T * k);
       std::vector<float> wv(T * k, 0.1f);
@@ -230,13 +231,18 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
       p.out = b.zeros(T, H, DType::kBF16);
       const double us = b.time_us([&] { b.be->moe_experts(p); });
       // The same data through the other paths, for comparison: up to 128 tokens the cuBLAS
-      // pointer-array chunks, above the grouped kernel; DUET_BENCH_MOE_VARIANTS=n also the
-      // grouped kernel's alternative tiles 1..n.
+      // pointer-array chunks, above the mma.sync grouped kernel and the counted cuBLAS batches
+      // (pointer arrays, strided); the warpgroup-MMA kernel at every size; with
+      // DUET_BENCH_MOE_VARIANTS=n also the mma.sync kernel's alternative tiles 1..n; with
+      // DUET_BENCH_MOE_PROBES set the wgmma kernel's loads alone and products alone.
       std::vector<std::pair<int, double>> alt;
       const char* variants = std::getenv("DUET_BENCH_MOE_VARIANTS");
       const int n_variants = variants ? std::atoi(variants) : 0;
-      for (int path = T <= 128 ? -1 : -3; path <= n_variants; ++path) {
-        if (path == 0 || (path <= -2 && T <= 128) || (path == -1 && T > 128)) continue;
+      const bool probes = std::getenv("DUET_BENCH_MOE_PROBES") != nullptr;
+      for (int path = -7; path <= n_variants; ++path) {
+        if (path == 0 || (T <= 128 && path < -1 && path > -5) || (T > 128 && path == -1) ||
+            (!probes && (path == -6 || path == -7)))
+          continue;
         cuda_moe_experts_path(*b.be, path);
         alt.emplace_back(path, b.time_us([&] { b.be->moe_experts(p); }));
         cuda_moe_experts_path(*b.be, 0);
@@ -247,15 +253,19 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
       const double flops = 2.0 * T * k * 3 * I * H;
       const std::string name = m > 0 ? "moe_experts moonlight " + std::to_string(m) +
                                            " tok/expert (T " + std::to_string(T) + ")"
-                                     : "moe_experts moonlight decode T " + std::to_string(T) +
+                                     : "moe_experts moonlight batch T " + std::to_string(T) +
                                            (skewed ? " (all on expert 0, " : " (random routing, ") +
                                            std::to_string(touched) + " experts)";
       rows.push_back(
           {name, us, fmt("%.0f GB/s weights, %.0f TFLOP/s", wbytes / us / 1e3, flops / us / 1e6)});
       for (const auto& [path, t] : alt)
         rows.push_back({name + (path == -1   ? ", cuBLAS chunks"
-                                : path == -2 ? ", grouped kernel"
-                                : path == -3 ? ", pointer arrays"
+                                : path == -2 ? ", mma.sync grouped kernel"
+                                : path == -3 ? ", counted pointer arrays"
+                                : path == -4 ? ", counted cuBLAS batches"
+                                : path == -5 ? ", wgmma grouped kernel"
+                                : path == -6 ? ", wgmma kernel's loads alone"
+                                : path == -7 ? ", wgmma kernel's products alone"
                                              : ", variant " + std::to_string(path)),
                         t, fmt("%.0f GB/s weights", wbytes / t / 1e3)});
     }
@@ -295,13 +305,20 @@ void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& 
 }
 
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
-// DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens).
+// DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens);
+// =moe the ceilings and every MoE row.
 int run() {
   Bench b;
   std::vector<Row> rows;
   const std::string only = std::getenv("DUET_BENCH_ONLY") ? std::getenv("DUET_BENCH_ONLY") : "";
   if (only.rfind("moe:", 0) == 0) {
     moe_experts_rows(b, rows, std::stoll(only.substr(4)));
+    print(rows);
+    return 0;
+  }
+  if (only == "moe") {
+    ceilings_decode_experts(b, rows, false);
+    moe_experts_rows(b, rows, 0);
     print(rows);
     return 0;
   }

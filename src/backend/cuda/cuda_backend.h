@@ -29,7 +29,9 @@ struct MlaPrefillPhaseTimes {
 MlaPrefillPhaseTimes cuda_mla_prefill_phase_times(Backend& be, const MlaParams& p, int iters);
 // cuda_bench and tests only: how moe_experts runs, for same-run comparisons. 0: the default;
 // -1: the pointer-array chunk path (up to 128 tokens); -2: the grouped GEMM kernel at any size;
-// -3: counted batches on pointer arrays even where strided batches apply; > 0: the grouped
+// -3: counted batches on pointer arrays even where strided batches apply; -4: neither grouped
+// kernel (chunks up to 128 tokens, else counted cuBLAS batches); -5: the warpgroup-MMA grouped
+// kernel at any size (-6, -7: its loads alone, its products alone, wrong results); > 0: the grouped
 // kernel with an alternative tile shape (grouped_gemm.cu).
 void cuda_moe_experts_path(Backend& be, int path);
 

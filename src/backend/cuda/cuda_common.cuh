@@ -199,6 +199,25 @@ struct GroupedGemm {
 // refuses the rest.
 bool grouped_gemm_fits(const GroupedGemm& g);
 void grouped_gemm(Context& c, const GroupedGemm& g);
+// moe_pack.cu: the routed tokens packed by expert over the whole GPU (prefill sizes): counts[e]
+// and expert_first[e] of each local expert (ascending id), rows[t k + j] the packed row of token
+// t's slot j (-1 for an expert not held here), xp [rows, H] the tokens in those rows.
+struct MoePack {
+  const int32_t* ids;  // [T, k], row stride ld_ids; global expert ids
+  int64_t ld_ids;
+  int T, k, first, E;  // local experts first .. first + E - 1
+  const bf16* x;       // [T, H], row stride ld_x
+  int64_t ld_x, H;
+  int32_t *counts, *expert_first, *fill;  // [E] each; fill is scratch
+  int32_t* rows;                          // [T k]
+  bf16* xp;                               // [T k, H]
+};
+bool moe_pack_fits(int64_t E, int64_t H, int64_t ld_x, const void* x, const void* xp);
+void moe_pack(Context& c, const MoePack& p);
+// grouped_gemm_wgmma.cu: the same product over x's packed rows (row_src null; x has x_rows rows)
+// on warpgroup MMAs, for prefill-sized row counts.
+bool grouped_gemm_wgmma_fits(const GroupedGemm& g, int64_t x_rows);
+void grouped_gemm_wgmma(Context& c, const GroupedGemm& g, int64_t x_rows);
 // rope_cache.cu
 void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopeParams& rope,
             int64_t heads, int64_t nope_dim);

@@ -237,9 +237,9 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
   }
 }
 
-// Up to 128 tokens every path runs on the same data: the default, the pointer-array chunks (-1)
-// and the grouped kernel's alternative tiles (1..kMoePaths; bulk-copy tiles need K a multiple
-// of 64 or 128, which the second shape gives both GEMMs).
+// Every path runs on the same data: up to 128 tokens the default, the pointer-array chunks (-1),
+// the warpgroup-MMA kernel (-5) and the grouped kernel's alternative tiles (1..kMoePaths; bulk-copy
+// tiles need K a multiple of 64 or 128, which the second shape gives both GEMMs).
 constexpr int kMoePaths = 7;
 
 TEST_F(CudaMoe, ExpertsMatchCpuOnEveryPath) {
@@ -259,8 +259,10 @@ void CudaMoe::experts_match_cpu(int64_t H, int64_t I) {
   std::mt19937 rng(22);
   // T <= 128 takes the grouped GEMM kernel (the skewed expert: 36+ rows at 40, two row ranges
   // at 128) and, forced, the pointer-array chunk path (the skinny kernel up to 2 rows per chunk;
-  // several chunks per expert at 128); 200 the counted padded path; skewed 200 and 600 the packed
-  // path, and forced through the grouped kernel, at 600 more row ranges than CTAs per expert.
+  // several chunks per expert at 128); 200 and 600 the warpgroup-MMA kernel (the skewed expert
+  // at 600: five 128-row tiles, the pipeline wrapping over tiles) and, forced, the counted
+  // cuBLAS paths (padded at 200, packed when skewed) and the mma.sync grouped kernel (at 600
+  // more row ranges than CTAs per expert).
   for (int64_t T : {0, 1, 2, 5, 64, -40, 128, -128, 200, -200, -600}) {
     const bool skewed = T < 0;
     T = std::abs(T);
@@ -297,8 +299,10 @@ void CudaMoe::experts_match_cpu(int64_t H, int64_t I) {
     p.out = empty(T, H);
     be->moe_experts(p);
     expect_close(download(p.out), ref, 2e-2f, "moe_experts");
-    for (int path = T <= 128 ? -1 : -3; T > 0 && path <= kMoePaths; ++path) {
-      if (path == 0 || (T > 128 && path > -2) || (T <= 128 && path < -1)) continue;
+    for (int path = -7; T > 0 && path <= kMoePaths; ++path) {
+      if (path == 0 || path == -6 || path == -7 || (T > 128 && path > -2) ||
+          (T <= 128 && path < -1 && path > -5))
+        continue;
       cuda_moe_experts_path(*be, path);
       be->fill_zero(p.out);
       be->moe_experts(p);

@@ -215,20 +215,9 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-// The weights as a [E, N + glu_offset, K] bf16 tensor in boxes of [1, kBN, 64], swizzled 128B.
+// The weights as a [E, N + glu_offset, K] bf16 tensor in boxes of [1, box_rows, 64].
 bool weight_map(const GroupedGemm& g, int box_rows, CUtensorMap* map) {
-  auto encode = tensor_map_encoder();
-  if (!encode) return false;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(g.K),
-                              static_cast<cuuint64_t>(g.N + g.glu_offset),
-                              static_cast<cuuint64_t>(g.E)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(g.ldw) * 2,
-                                 static_cast<cuuint64_t>(g.w_stride) * 2};
-  const cuuint32_t box[3] = {kBK, static_cast<cuuint32_t>(box_rows), 1}, unit[3] = {1, 1, 1};
-  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(g.w), dims, strides,
-                box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return bf16_stacked_map(g.w, g.E, g.N + g.glu_offset, g.K, g.ldw, g.w_stride, box_rows, map);
 }
 
 template <typename S>

@@ -13,8 +13,12 @@
 //   most M rows, each chunk one expert's tokens, copied to their rows first. The number of chunks
 //   has a bound known up front; batch entries past the real chunks repeat the last expert over
 //   rows nothing reads.
-// - Larger batches read the counts back (one sync per MoE layer) and use cuBLAS with M = max
-//   count, or one GEMM per expert over packed rows when padding would double the work.
+// - Above 64 rows per expert (prefill): the warpgroup-MMA grouped kernel
+//   (grouped_gemm_wgmma.cu) over packed rows permuted into place, again with each expert's
+//   row range read on the device, SwiGLU in the gate_up GEMM's epilogue.
+// - Shapes neither grouped kernel takes read the counts back (one sync per MoE layer) and use
+//   cuBLAS with M = max count, or one GEMM per expert over packed rows when padding would double
+//   the work.
 #include <algorithm>
 #include <climits>
 #include <vector>
@@ -258,10 +262,11 @@ void moe_experts(Context& c, const ExpertParams& p) {
   const int64_t S = T * k;  // (token, slot) pairs
   // [E] first rows, [E] counts (read back for large batches), [S] each pair's row, [S] each
   // row's token.
-  int32_t* expert_first = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(2 * E + 2 * S));
+  int32_t* expert_first = c.workspace_as<int32_t>(kWsMoeCounts, static_cast<size_t>(3 * E + 2 * S));
   int32_t* counts = expert_first + E;
   int32_t* rows = counts + E;
   int32_t* row_token = rows + S;
+  int32_t* fill = row_token + S;  // [E] scratch of moe_pack
   const int first = static_cast<int>(p.first_expert);
   Plan plan{};
   plan.gate_up = p.gate_up.ptr<const bf16>();
@@ -320,6 +325,48 @@ void moe_experts(Context& c, const ExpertParams& p) {
       launch_plan(0);
       grouped_gemm(c, up);
       grouped_gemm(c, down);
+      return combine();
+    }
+  }
+
+  // Prefill sizes: the warpgroup-MMA grouped kernel over x permuted into packed rows. Both
+  // GEMMs take each expert's row range from the plan on the device, so the op needs no read-back
+  // and no expert is padded (the counted cuBLAS path below: 1084 against ... us at 512 rows per
+  // expert, H100, Moonlight experts).
+  const bool wgmma =
+      (c.moe_path <= -5 && c.moe_path >= -7) || (c.moe_path == 0 && !grouped && T > kSkinnyTokens);
+  if (wgmma) {
+    plan.xp = c.workspace_as<bf16>(kWsMoeX, static_cast<size_t>(S * H));     // [S, H]
+    plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]
+    plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
+    GroupedGemm rows_of{};
+    rows_of.expert_first = expert_first;
+    rows_of.expert_count = counts;
+    rows_of.E = static_cast<int>(E);
+    rows_of.max_rows = static_cast<int>(T);
+    const GroupedGemm up =
+        grouped_problem(rows_of, plan.xp, H, nullptr, plan.gate_up, plan.s1, plan.act, I, H, I);
+    const GroupedGemm down =
+        grouped_problem(rows_of, plan.act, I, nullptr, plan.down, plan.s2, plan.y, H, I, 0);
+    if (grouped_gemm_wgmma_fits(up, S) && grouped_gemm_wgmma_fits(down, S) &&
+        moe_pack_fits(E, H, p.x.ld, p.x.data, plan.xp)) {
+      MoePack pack{p.ids.ptr<const int32_t>(),
+                   p.ids.ld,
+                   static_cast<int>(T),
+                   static_cast<int>(k),
+                   first,
+                   static_cast<int>(E),
+                   p.x.ptr<const bf16>(),
+                   p.x.ld,
+                   H,
+                   counts,
+                   expert_first,
+                   fill,
+                   rows,
+                   plan.xp};
+      moe_pack(c, pack);
+      grouped_gemm_wgmma(c, up, S);
+      grouped_gemm_wgmma(c, down, S);
       return combine();
     }
   }

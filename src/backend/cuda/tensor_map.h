@@ -17,4 +17,9 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder();
 bool bf16_matrix_map(const void* data, int64_t rows, int64_t cols, int64_t ld, int box_rows,
                      int box_cols, CUtensorMap* map);
 
+// `batch` bf16 matrices [rows, cols] (rows `ld` elements apart, matrices `batch_stride` apart) as
+// one 3-D map read in boxes of 1 x box_rows x 64 that land 128-byte swizzled.
+bool bf16_stacked_map(const void* data, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+                      int64_t batch_stride, int box_rows, CUtensorMap* map);
+
 }  // namespace duet::cuda
