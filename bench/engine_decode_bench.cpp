@@ -1,7 +1,8 @@
 // Steady-state decode throughput of the engine on one rank: B sequences with random prompts of
-// L tokens are prefilled, then S decode steps are timed. Prints tokens/s, the step time, and the
-// bytes each step must read (weights it touches plus the KV cache) against a memcpy bandwidth
-// measured in the same run, so the number has a ceiling next to it.
+// L tokens are prefilled (timed too), then S decode steps are timed. Prints tokens/s, the step
+// time, the prefill time and rate, and the bytes each step must read (weights it touches plus
+// the KV cache) against a memcpy bandwidth measured in the same run, so the number has a ceiling
+// next to it.
 //
 //   engine_decode_bench --model DIR [--device cpu] [--batch 1,8,32] [--prompt-len 128]
 //                       [--steps 16] [--threads N]
@@ -67,8 +68,8 @@ int main(int argc, char** argv) {
     const double bw = copy_bandwidth();
     std::printf("model %s\n", describe(c).c_str());
     std::printf("memcpy bandwidth %.1f GB/s (read + write)\n", bw / 1e9);
-    std::printf("%6s %10s %12s %14s %12s\n", "batch", "step ms", "tokens/s", "KV tokens",
-                "graph steps");
+    std::printf("%6s %10s %12s %14s %12s %12s %14s\n", "batch", "step ms", "tokens/s", "KV tokens",
+                "graph steps", "prefill ms", "prefill tok/s");
     std::mt19937 rng(1);
     std::stringstream ss(batches);
     for (std::string item; std::getline(ss, item, ',');) {
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
       // done; decode steps are timed from there.
       int64_t started = 0;
       std::vector<int> first(static_cast<size_t>(B), 0);
+      const double p0 = now();
       for (int64_t b = 0; b < B; ++b) {
         std::vector<int32_t> prompt(static_cast<size_t>(prompt_len));
         for (auto& t : prompt)
@@ -92,6 +94,9 @@ int main(int argc, char** argv) {
       }
       while (started < B && engine->step()) {
       }
+      // Prefill: from submitting the prompts to the last first token (the scheduler's prompt
+      // chunks, with whatever decode tokens of already started requests share their steps).
+      const double prefill_s = now() - p0;
       if (!engine->healthy()) fail("engine step failed: ", engine->last_error());
       const int64_t replays0 = engine->stats().graph_replays;
       const double t0 = now();
@@ -100,10 +105,11 @@ int main(int argc, char** argv) {
       const double dt = now() - t0;
       const int64_t replays = engine->stats().graph_replays - replays0;
       const double step_ms = timed ? 1e3 * dt / static_cast<double>(timed) : 0;
-      std::printf("%6lld %10.2f %12.1f %14lld %9lld/%lld\n", static_cast<long long>(B), step_ms,
-                  timed ? static_cast<double>(B * timed) / dt : 0.0,
+      std::printf("%6lld %10.2f %12.1f %14lld %9lld/%lld %12.1f %14.0f\n", static_cast<long long>(B),
+                  step_ms, timed ? static_cast<double>(B * timed) / dt : 0.0,
                   static_cast<long long>(B * (prompt_len + steps)), static_cast<long long>(replays),
-                  static_cast<long long>(timed));
+                  static_cast<long long>(timed), 1e3 * prefill_s,
+                  static_cast<double>(B * prompt_len) / prefill_s);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 // CudaBackend: memory, the stream and the op table. Every op enqueues on one stream; the only
 // host waits are copy_to_host, synchronize, and the MoE count read for large batches.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mla_prefill_cudnn.h"
 #include "backend/cuda/op_profile.h"
+#include "common/log.h"
 
 namespace duet {
 namespace cuda {
@@ -92,6 +94,12 @@ class CudaBackend final : public Backend {
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
     if (cuda::OpProfile::requested()) prof_ = std::make_unique<cuda::OpProfile>(c_.stream);
+    // Benchmark baseline: MoE at prefill sizes on cuBLAS batches (counts read back) instead of
+    // the warpgroup-MMA grouped kernel.
+    if (const char* m = std::getenv("DUET_MOE_PREFILL"); m && std::strcmp(m, "cublas") == 0) {
+      c_.moe_prefill_cublas = true;
+      log_info("moe prefill: cuBLAS batches (DUET_MOE_PREFILL=cublas)");
+    }
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(c_.stream);

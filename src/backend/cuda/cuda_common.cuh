@@ -116,6 +116,7 @@ struct Context {
   int mla_variant = 0;  // cuda_bench only: alternative fast-kernel shapes (mla_decode.cu)
   // cuda_bench and tests only: how moe_experts runs (cuda_moe_experts_path in cuda_backend.h).
   int moe_path = 0;
+  bool moe_prefill_cublas = false;  // DUET_MOE_PREFILL=cublas (a benchmark baseline)
   // Pinned host staging for small host-to-device uploads (sampling specs), so the copy is a
   // real async DMA; `upload_done` is recorded after each copy and waited for before the
   // staging buffer is rewritten (in a step loop that has long happened).
