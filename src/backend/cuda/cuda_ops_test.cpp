@@ -1,4 +1,6 @@
 // Elementwise ops, GEMM, RoPE and the cache write: CUDA against the CPU reference.
+#include <tuple>
+
 #include "backend/cuda/cuda_test_util.h"
 
 namespace duet {
@@ -148,8 +150,21 @@ TEST_F(CudaOps, GemmSiluMulMatchesCpu) {
   }
 }
 
-TEST_F(CudaOps, RopeAndCacheWrite) {
-  const int64_t H = 3, dn = 16, dr = 8, r = 32;
+class CudaRope : public CudaOps {
+ protected:
+  void rope_and_cache_write(int64_t dn, int64_t dr, int64_t r);
+};
+
+// Rows of multiples of 8 values take the vector cache-write kernel (one round trip of loads),
+// others (dr 6, r 30) the scalar one.
+TEST_F(CudaRope, RopeAndCacheWrite) {
+  for (const auto& [dn, dr, r] : {std::tuple<int64_t, int64_t, int64_t>{16, 8, 32}, {10, 6, 30}})
+    rope_and_cache_write(dn, dr, r);
+}
+
+void CudaRope::rope_and_cache_write(int64_t dn, int64_t dr, int64_t r) {
+  SCOPED_TRACE("dn " + std::to_string(dn) + " dr " + std::to_string(dr) + " r " + std::to_string(r));
+  const int64_t H = 3;
   for (int64_t T : {0, 1, 9}) {
     auto q = randn(T * H * (dn + dr), 6), ckv = randn(T * (r + dr), 7), nw = randn(r, 8);
     std::vector<float> inv(dr / 2);

@@ -75,12 +75,14 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t t = blockIdx.x;
   TR* r = res + t * ld_res;
   const int chunks = static_cast<int>(cols / 8);
-  float v[kVecChunks][8];
+  // The weights load with the row (not after the reduction): one round trip to memory fewer.
+  float v[kVecChunks][8], wv[kVecChunks][8];
 #pragma unroll
   for (int i = 0; i < kVecChunks; ++i) {
     const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
     if (ch >= chunks) break;
     load8(r + ch * 8, v[i]);
+    load8(w + ch * 8, wv[i]);
     if (x) {
       float xv[8];
       load8(x + t * ld_x + ch * 8, xv);
@@ -109,10 +111,9 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = 0; i < kVecChunks; ++i) {
     const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
     if (ch >= chunks) break;
-    float wv[8], o[8];
-    load8(w + ch * 8, wv);
+    float o[8];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) o[j] = wv[j] * (v[i][j] * inv);
+    for (int j = 0; j < 8; ++j) o[j] = wv[i][j] * (v[i][j] * inv);
     store8(out + t * ld_out + ch * 8, o);
   }
 }

@@ -62,7 +62,8 @@ struct Plan {
 // GEMMs, and gives every (token, slot) pair its row: rows[t * k + j], -1 for an expert this
 // rank does not hold. Rows within an expert go by arrival (the GEMMs are row-independent).
 // One kernel instead of memset + count + plan + an atomic permute: at decode sizes each of
-// those was a few microseconds of latency per MoE layer.
+// those was a few microseconds of latency per MoE layer. The row and slot offsets are warp scans
+// (a serial loop over the experts in one thread was a chain of shared-memory round trips).
 constexpr int kPlanThreads = 256;
 
 __global__ void __launch_bounds__(kPlanThreads)
@@ -82,19 +83,31 @@ __global__ void __launch_bounds__(kPlanThreads)
     if (e >= 0 && e < E) atomicAdd(&n[e], 1);
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
+  if (threadIdx.x < 32) {  // exclusive scans of chunks and rows, 32 experts at a time
+    const int lane = threadIdx.x;
     int slot = 0, row = 0, l = 0;
-    for (int e = 0; e < E; ++e) {
-      first_slot[e] = slot;
-      first_row[e] = row;
-      if (n[e] == 0) continue;
-      const int chunks = p.M ? (n[e] + p.M - 1) / p.M : 0;
-      slot += chunks;
-      row += p.M ? chunks * p.M : n[e];
-      l = e;
+    for (int base = 0; base < E; base += 32) {
+      const int e = base + lane, ne = e < E ? n[e] : 0;
+      const int chunks = p.M ? (ne + p.M - 1) / p.M : 0, nrows = p.M ? chunks * p.M : ne;
+      int cs = chunks, rs = nrows;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int c1 = __shfl_up_sync(0xffffffffu, cs, o), r1 = __shfl_up_sync(0xffffffffu, rs, o);
+        if (lane >= o) cs += c1, rs += r1;
+      }
+      if (e < E) {
+        first_slot[e] = slot + cs - chunks;
+        first_row[e] = row + rs - nrows;
+      }
+      slot += __shfl_sync(0xffffffffu, cs, 31);
+      row += __shfl_sync(0xffffffffu, rs, 31);
+      const unsigned nonempty = __ballot_sync(0xffffffffu, ne > 0);
+      if (nonempty) l = base + 31 - __clz(nonempty);
     }
-    used_slots = slot;
-    last = l;
+    if (lane == 0) {
+      used_slots = slot;
+      last = l;
+    }
   }
   __syncthreads();
   for (int i = threadIdx.x; i < entries; i += blockDim.x) {
