@@ -105,8 +105,9 @@ int main(int argc, char** argv) {
       const double dt = now() - t0;
       const int64_t replays = engine->stats().graph_replays - replays0;
       const double step_ms = timed ? 1e3 * dt / static_cast<double>(timed) : 0;
-      std::printf("%6lld %10.2f %12.1f %14lld %9lld/%lld %12.1f %14.0f\n", static_cast<long long>(B),
-                  step_ms, timed ? static_cast<double>(B * timed) / dt : 0.0,
+      std::printf("%6lld %10.2f %12.1f %14lld %9lld/%lld %12.1f %14.0f\n",
+                  static_cast<long long>(B), step_ms,
+                  timed ? static_cast<double>(B * timed) / dt : 0.0,
                   static_cast<long long>(B * (prompt_len + steps)), static_cast<long long>(replays),
                   static_cast<long long>(timed), 1e3 * prefill_s,
                   static_cast<double>(B * prompt_len) / prefill_s);

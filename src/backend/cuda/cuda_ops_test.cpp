@@ -163,7 +163,8 @@ TEST_F(CudaRope, RopeAndCacheWrite) {
 }
 
 void CudaRope::rope_and_cache_write(int64_t dn, int64_t dr, int64_t r) {
-  SCOPED_TRACE("dn " + std::to_string(dn) + " dr " + std::to_string(dr) + " r " + std::to_string(r));
+  SCOPED_TRACE("dn " + std::to_string(dn) + " dr " + std::to_string(dr) + " r " +
+               std::to_string(r));
   const int64_t H = 3;
   for (int64_t T : {0, 1, 9}) {
     auto q = randn(T * H * (dn + dr), 6), ckv = randn(T * (r + dr), 7), nw = randn(r, 8);

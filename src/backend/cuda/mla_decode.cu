@@ -33,7 +33,7 @@ using mla::kThreads;
 // columns per thread) took 9.6 us per layer at batch 1, 17 splits (ncu, H100); a loop that
 // re-read each lse and waited on every load before it, ~32 us.
 constexpr int kCombineThreads = 128;
-constexpr int kMaxSplits = 64;  // two LSEs per lane
+constexpr int kMaxSplits = 64;        // two LSEs per lane
 constexpr int kMaxClusterSplits = 8;  // portable thread-block cluster size
 constexpr int kCombineBatch = 8;      // splits whose loads are in flight together
 

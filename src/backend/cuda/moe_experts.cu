@@ -346,8 +346,8 @@ void moe_experts(Context& c, const ExpertParams& p) {
   // each expert's row range from the device, so the op needs no read-back and no expert is
   // padded (H100, Moonlight experts, 512 rows per expert: 1.00-1.03 ms against 1.08 ms on the
   // counted cuBLAS path below).
-  const bool wgmma =
-      (c.moe_path <= -5 && c.moe_path >= -7) || (c.moe_path == 0 && !grouped && T > kSkinnyTokens && !c.moe_prefill_cublas);
+  const bool wgmma = (c.moe_path <= -5 && c.moe_path >= -7) ||
+                     (c.moe_path == 0 && !grouped && T > kSkinnyTokens && !c.moe_prefill_cublas);
   if (wgmma) {
     plan.xp = c.workspace_as<bf16>(kWsMoeX, static_cast<size_t>(S * H));     // [S, H]
     plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]

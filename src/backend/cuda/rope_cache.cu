@@ -209,19 +209,18 @@ void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float 
   // the latent or k_rope per thread, at most eight of q's rope part.
   auto al16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const int64_t half = rope.dim / 2;
-  const bool vec =
-      r % 8 == 0 && rope.dim % 8 == 0 && r / 8 + rope.dim / 8 <= kThreads && ckv.ld % 8 == 0 &&
-      cache.ld % 8 == 0 && al16(ckv.data) && al16(cache.data) && al16(norm_w.data) &&
-      al16(rope.inv_freq.data) &&
-      (!q || (rq.head_dim % 8 == 0 && rq.nope_dim % 8 == 0 && rq.ld % 8 == 0 && al16(rq.q) &&
-              rq.heads * rope.dim / 8 <= kMaxQChunks * kThreads));
+  const bool vec = r % 8 == 0 && rope.dim % 8 == 0 && r / 8 + rope.dim / 8 <= kThreads &&
+                   ckv.ld % 8 == 0 && cache.ld % 8 == 0 && al16(ckv.data) && al16(cache.data) &&
+                   al16(norm_w.data) && al16(rope.inv_freq.data) &&
+                   (!q || (rq.head_dim % 8 == 0 && rq.nope_dim % 8 == 0 && rq.ld % 8 == 0 &&
+                           al16(rq.q) && rq.heads * rope.dim / 8 <= kMaxQChunks * kThreads));
   auto launch = [&](auto* w) {
     using TW = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
     auto* kernel = vec ? cache_write_vec_kernel<TW> : cache_write_kernel<TW>;
     kernel<<<ckv.rows, kThreads, 0, c.stream>>>(
         ckv.ptr<const bf16>(), ckv.ld, w, eps, static_cast<int>(r), positions.ptr<const int32_t>(),
-        slots.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
-        static_cast<int>(half), rope.attention_factor, cache.ptr<bf16>(), cache.ld, rq);
+        slots.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(), static_cast<int>(half),
+        rope.attention_factor, cache.ptr<bf16>(), cache.ld, rq);
   };
   if (norm_w.dtype == DType::kF32)
     launch(norm_w.ptr<const float>());
