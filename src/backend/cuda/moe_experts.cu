@@ -308,24 +308,25 @@ void moe_experts(Context& c, const ExpertParams& p) {
     DUET_CUDA_LAUNCHED();
   };
 
-  // The grouped GEMM kernel over packed rows, every expert's row range read on the device, so
-  // no host read and no padding (and graphs can record the op). Used up to a mean of 64 rows
-  // per expert (one pass of the kernel's row tile); beyond, its re-streamed weight tiles lose
-  // to cuBLAS (H100, Moonlight experts: 450 against 508 us at 64 rows per expert, 3464 against
-  // 1157 us at 512). Up to 2 tokens the skinny kernel over 1-2 row chunks streams as fast or
+  // Both grouped kernels see every expert's row range on the device; a token's experts are
+  // distinct, so no expert holds more than T rows.
+  GroupedGemm rows_of{};
+  rows_of.expert_first = expert_first;
+  rows_of.expert_count = counts;
+  rows_of.E = static_cast<int>(E);
+  rows_of.max_rows = static_cast<int>(T);
+
+  // The mma.sync grouped GEMM kernel over packed rows: no host read and no padding (and graphs
+  // can record the op). Used up to a mean of 64 rows per expert (one pass of the kernel's row
+  // tile); beyond, it re-streams its weight tiles and the warpgroup-MMA kernel below takes over
+  // (H100, Moonlight experts: 3.3 against 1.0 ms at 512 rows per expert; at 64, 445 against 467
+  // us the other way). Up to 2 tokens the skinny kernel over 1-2 row chunks streams as fast or
   // faster (52-57 against 59-63 us at 1 token).
   const bool grouped = c.moe_path == -2 || c.moe_path > 0 ||
                        (c.moe_path == 0 && T > kSkinnyTokens && S <= kGroupedRowsPerExpert * E);
   if (grouped) {
     plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]
     plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
-    // Both GEMMs see every expert's row range; a token's experts are distinct, so no expert
-    // holds more than T rows.
-    GroupedGemm rows_of{};
-    rows_of.expert_first = expert_first;
-    rows_of.expert_count = counts;
-    rows_of.E = static_cast<int>(E);
-    rows_of.max_rows = static_cast<int>(T);
     // gate_up reads the tokens through the row map and writes SwiGLU; down reads act's rows.
     const GroupedGemm up = grouped_problem(rows_of, p.x.ptr<const bf16>(), p.x.ld, row_token,
                                            plan.gate_up, plan.s1, plan.act, I, H, I);
@@ -342,41 +343,37 @@ void moe_experts(Context& c, const ExpertParams& p) {
     }
   }
 
-  // Prefill sizes: the warpgroup-MMA grouped kernel over x packed by expert. Both GEMMs take
-  // each expert's row range from the device, so the op needs no read-back and no expert is
-  // padded (H100, Moonlight experts, 512 rows per expert: 1.00-1.03 ms against 1.08 ms on the
-  // counted cuBLAS path below).
+  // Prefill sizes: the warpgroup-MMA grouped kernel over x packed by expert (moe_pack), again
+  // with each expert's row range read on the device, so no read-back and no expert padded
+  // (H100, Moonlight experts, 512 rows per expert: 1.00-1.03 ms against 1.08 ms on the counted
+  // cuBLAS path below).
   const bool wgmma = (c.moe_path <= -5 && c.moe_path >= -7) ||
                      (c.moe_path == 0 && !grouped && T > kSkinnyTokens && !c.moe_prefill_cublas);
   if (wgmma) {
     plan.xp = c.workspace_as<bf16>(kWsMoeX, static_cast<size_t>(S * H));     // [S, H]
     plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(S * I));  // [S, I]
     plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(S * H));      // [S, H]
-    GroupedGemm rows_of{};
-    rows_of.expert_first = expert_first;
-    rows_of.expert_count = counts;
-    rows_of.E = static_cast<int>(E);
-    rows_of.max_rows = static_cast<int>(T);
     const GroupedGemm up =
         grouped_problem(rows_of, plan.xp, H, nullptr, plan.gate_up, plan.s1, plan.act, I, H, I);
     const GroupedGemm down =
         grouped_problem(rows_of, plan.act, I, nullptr, plan.down, plan.s2, plan.y, H, I, 0);
     if (grouped_gemm_wgmma_fits(up, S) && grouped_gemm_wgmma_fits(down, S) &&
         moe_pack_fits(E, H, p.x.ld, p.x.data, plan.xp)) {
-      MoePack pack{p.ids.ptr<const int32_t>(),
-                   p.ids.ld,
-                   static_cast<int>(T),
-                   static_cast<int>(k),
-                   first,
-                   static_cast<int>(E),
-                   p.x.ptr<const bf16>(),
-                   p.x.ld,
-                   H,
-                   counts,
-                   expert_first,
-                   fill,
-                   rows,
-                   plan.xp};
+      MoePack pack{};
+      pack.ids = p.ids.ptr<const int32_t>();
+      pack.ld_ids = p.ids.ld;
+      pack.T = static_cast<int>(T);
+      pack.k = static_cast<int>(k);
+      pack.first = first;
+      pack.E = static_cast<int>(E);
+      pack.x = p.x.ptr<const bf16>();
+      pack.ld_x = p.x.ld;
+      pack.H = H;
+      pack.counts = counts;
+      pack.expert_first = expert_first;
+      pack.fill = fill;
+      pack.rows = rows;
+      pack.xp = plan.xp;
       moe_pack(c, pack);
       grouped_gemm_wgmma(c, up, S);
       grouped_gemm_wgmma(c, down, S);

@@ -85,26 +85,6 @@ __global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w,
 // frequencies) before the first use, so a token costs one round trip to memory instead of one
 // per loop. The scalar kernel took 8.8 us per layer at one decode token (ncu, H100), the
 // latency of its dependent loads.
-__device__ __forceinline__ void load8f(const float* p, float (&v)[8]) {
-  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-__device__ __forceinline__ void load8f(const bf16* p, float (&v)[8]) {
-  const uint4 u = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    v[2 * i] = f.x, v[2 * i + 1] = f.y;
-  }
-}
-__device__ __forceinline__ uint4 pack8(const float (&v)[8]) {
-  uint4 u;
-  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-  return u;
-}
 // Rotates the 4 interleaved pairs of v, pair j at frequency f[j].
 __device__ __forceinline__ void rope8(float (&v)[8], int32_t pos, const float (&f)[4],
                                       float factor) {
@@ -124,8 +104,8 @@ __global__ void __launch_bounds__(kThreads)
   const int i = threadIdx.x, r8 = r / 8, d8 = half / 4;  // chunks of the latent, of k_rope
   const bool latent = i < r8, krope = i >= r8 && i < r8 + d8;
   float v[8] = {}, wv[8] = {}, f[4] = {}, qv[kMaxQChunks][8] = {}, qf[kMaxQChunks][4] = {};
-  if (latent || krope) load8f(ckv + t * ld_ckv + 8 * i, v);
-  if (latent) load8f(w + 8 * i, wv);
+  if (latent || krope) load8(ckv + t * ld_ckv + 8 * i, v);
+  if (latent) load8(w + 8 * i, wv);
   if (krope) {
     const float4 a = reinterpret_cast<const float4*>(inv_freq)[i - r8];
     f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w;
@@ -136,7 +116,7 @@ __global__ void __launch_bounds__(kThreads)
     const int c = i + j * kThreads;
     if (c >= q8) break;
     const int h = c / d8, k = c % d8;
-    load8f(rq.q + t * rq.ld + h * rq.head_dim + rq.nope_dim + 8 * k, qv[j]);
+    load8(rq.q + t * rq.ld + h * rq.head_dim + rq.nope_dim + 8 * k, qv[j]);
     const float4 a = reinterpret_cast<const float4*>(inv_freq)[k];
     qf[j][0] = a.x, qf[j][1] = a.y, qf[j][2] = a.z, qf[j][3] = a.w;
   }
@@ -156,10 +136,10 @@ __global__ void __launch_bounds__(kThreads)
   if (latent) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) v[e] = wv[e] * (v[e] * inv);
-    reinterpret_cast<uint4*>(dst)[i] = pack8(v);
+    store8(dst + 8 * i, v);
   } else if (krope) {
     rope8(v, pos, f, factor);
-    reinterpret_cast<uint4*>(dst)[i] = pack8(v);
+    store8(dst + 8 * i, v);
   }
 #pragma unroll
   for (int j = 0; j < kMaxQChunks; ++j) {
@@ -167,8 +147,7 @@ __global__ void __launch_bounds__(kThreads)
     if (c >= q8) break;
     const int h = c / d8, k = c % d8;
     rope8(qv[j], pos, qf[j], factor);
-    *reinterpret_cast<uint4*>(rq.q + t * rq.ld + h * rq.head_dim + rq.nope_dim + 8 * k) =
-        pack8(qv[j]);
+    store8(rq.q + t * rq.ld + h * rq.head_dim + rq.nope_dim + 8 * k, qv[j]);
   }
 }
 
