@@ -13,8 +13,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libpcre2-dev libxxhash-dev nlohmann-json3-dev libcpp-httplib-dev libgtest-dev \
   libbenchmark-dev gnuplot-nox python3 python3-pip curl >/dev/null
 # Test clients and oracles only (duet itself never runs Python).
-python3 -m pip install -q --disable-pip-version-check openai pytest numpy 2>/dev/null ||
-  python3 -m pip install -q --disable-pip-version-check --break-system-packages openai pytest
+python3 -m pip install -q --disable-pip-version-check openai httpx pytest numpy 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check --break-system-packages openai httpx pytest
 # Build-time headers for the CUDA backend's cuDNN prefill attention: header-only cudnn-frontend
 # (CMake finds <site-packages>/include; without it the CUDA build keeps its own prefill kernel).
 # --no-deps: only the headers are needed, not the package's Python dependencies.
