@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end decode on one GPU (run on the device machine, repository root): a Moonlight-shaped
 # random checkpoint, duet's engine decode benchmark at batch 1/32/128 with 1000-token prompts
-# (decode graphs, then --enforce-eager), and Hugging Face `generate` on the same checkpoint as
-# the peer. BIN holds duet and engine_decode_bench (built elsewhere), with any missing shared
+# (decode graphs, then --enforce-eager, then the MoE prefill on cuBLAS batches as the prefill
+# baseline), and Hugging Face `generate` on the same checkpoint as the peer. BIN holds duet and engine_decode_bench (built elsewhere), with any missing shared
 # libraries in BIN/lib.
 set -o pipefail
 out=${1:-/tmp/e2e_out}
@@ -20,5 +20,8 @@ timeout 200 "$bin/engine_decode_bench" "${args[@]}" 2>&1 | grep -v "^\[" | tee "
 echo "duet, --enforce-eager:"
 timeout 200 "$bin/engine_decode_bench" "${args[@]}" --enforce-eager 2>&1 | grep -v "^\[" |
   tee "$out/duet_eager.txt"
+echo "duet, MoE prefill on cuBLAS batches (the prefill columns' baseline):"
+DUET_MOE_PREFILL=cublas timeout 200 "$bin/engine_decode_bench" "${args[@]}" 2>&1 |
+  grep -v "^\[" | tee "$out/duet_moe_cublas.txt"
 PYTHONUNBUFFERED=1 timeout 240 python3 bench/hf_generate_peer.py /tmp/moon --batch 1,32 \
   --prompt-len 1000 --new-tokens 128 2>&1 | grep "^HF generate\|^transformers" | tee "$out/hf.txt"
