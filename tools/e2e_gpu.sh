@@ -2,8 +2,8 @@
 # End-to-end decode on one GPU (run on the device machine, repository root): a Moonlight-shaped
 # random checkpoint, duet's engine decode benchmark at batch 1/32/128 with 1000-token prompts
 # (decode graphs, then --enforce-eager, then the MoE prefill on cuBLAS batches as the prefill
-# baseline), and Hugging Face `generate` on the same checkpoint as the peer. BIN holds duet and engine_decode_bench (built elsewhere), with any missing shared
-# libraries in BIN/lib.
+# baseline), and Hugging Face `generate` on the same checkpoint as the peer. BIN holds duet and
+# engine_decode_bench (built elsewhere), with any missing shared libraries in BIN/lib.
 set -o pipefail
 out=${1:-/tmp/e2e_out}
 bin=${2:-bin}
