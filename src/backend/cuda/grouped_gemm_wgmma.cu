@@ -9,7 +9,7 @@
 // a thread holds gate and up of the same output column and SwiGLU happens in registers). Three
 // warpgroups: one thread of the first issues the TMA boxes of each 64-wide k slab into a ring
 // of kStages stages; the other two each multiply 64 of the rows (m64n256k16, A and B from
-// shared memory) and write their part of the tile straight from the accumulators. Tiles go
+// shared memory) and write their part of the tile through per-warp staging slabs. Tiles go
 // round robin over the CTAs (one per SM), experts in ascending id, the rows of one weight tile
 // consecutive, so that the CTAs running at once share their weight tiles through L2.
 #include <algorithm>
