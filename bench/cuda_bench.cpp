@@ -305,7 +305,7 @@ void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& 
 }
 
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
-// DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a decode batch of -M tokens);
+// DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a batch of -M tokens);
 // =moe the ceilings and every MoE row.
 int run() {
   Bench b;

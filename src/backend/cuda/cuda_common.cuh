@@ -65,6 +65,29 @@ __device__ __forceinline__ float swiglu_bf16(float gate, float up) {
   return g / (1.0f + expf(-g)) * __bfloat162float(__float2bfloat16_rn(up));
 }
 
+// The sum of v over the block (shared: one float per warp; every thread gets the total).
+__device__ __forceinline__ float block_sum(float v, float* shared) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) total += shared[w];
+  __syncthreads();  // shared may be reused by the caller
+  return total;
+}
+
+// Inclusive prefix sum of v over the lanes of a (full) warp.
+__device__ __forceinline__ int warp_inclusive_sum(int v) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int u = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += u;
+  }
+  return v;
+}
+
 // 8 consecutive values (16-byte aligned) to and from fp32 registers.
 __device__ __forceinline__ void load8(const bf16* p, float (&v)[8]) {
   const uint4 u = *reinterpret_cast<const uint4*>(p);

@@ -21,17 +21,6 @@ void dispatch_float(DType t, F&& f) {
   }
 }
 
-__device__ float block_sum(float v, float* shared) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  float total = 0.0f;
-  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) total += shared[w];
-  __syncthreads();  // shared may be reused by the caller
-  return total;
-}
-
 // Vector forms of the row kernels below, for rows of a multiple of 8 values at 16-byte aligned
 // addresses: every thread moves 8 values per load, and issues all its loads before its first
 // store. The scalar loops took 4-7 us for a single 2048-wide row (ncu, H100, decode at batch 1:

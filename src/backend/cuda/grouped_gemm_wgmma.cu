@@ -73,6 +73,7 @@ enum class Probe { kFull, kLoadsOnly, kMathOnly };
 // stores 16 bytes and each instruction writes four 128-byte row segments. Rows 72 values apart
 // keep the slab's 4-byte writes free of bank conflicts and its 16-byte reads aligned.
 constexpr int kSlabLd = 72;
+constexpr int kSlabElems = 16 * kSlabLd;
 
 // swiglu_bf16 with the hardware's approximate exp and division (relative error ~1e-7, far below
 // the bf16 rounding of the result): the gate_up epilogue computes 128 of them per thread per
@@ -81,7 +82,6 @@ __device__ __forceinline__ float swiglu_bf16_approx(float gate, float up) {
   const float g = __bfloat162float(__float2bfloat16_rn(gate));
   return __fdividef(g, 1.0f + __expf(-g)) * __bfloat162float(__float2bfloat16_rn(up));
 }
-constexpr int kSlabElems = 16 * kSlabLd;
 
 template <bool GLU>
 __device__ __forceinline__ void store_rows(const GroupedGemm& g, const float (&acc)[128],
@@ -198,12 +198,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         sched.first[e] = g.expert_first[e];
         tiles = (n + kBM - 1) / kBM * n_tiles;
       }
-      int incl = tiles;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int v = __shfl_up_sync(0xffffffffu, incl, o);
-        if (lane >= o) incl += v;
-      }
+      const int incl = warp_inclusive_sum(tiles);
       if (e < E) sched.prefix[e + 1] = carry + incl;
       carry += __shfl_sync(0xffffffffu, incl, 31);
     }
@@ -246,16 +241,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-int sm_count() {
-  static const int n = [] {
-    int d = 0, v = 0;
-    DUET_CUDA_CHECK(cudaGetDevice(&d));
-    DUET_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, d));
-    return v;
-  }();
-  return n;
-}
-
 template <bool GLU, Probe PROBE>
 void launch(Context& c, const GroupedGemm& g, int64_t x_rows) {
   CUtensorMap a_map{}, w_map{};
@@ -273,7 +258,7 @@ void launch(Context& c, const GroupedGemm& g, int64_t x_rows) {
   // At most one tile per 128 rows plus one partial tile per expert, times the column tiles;
   // one CTA per SM.
   const int64_t most = (ceil_div(x_rows, kBM) + g.E) * ceil_div(g.N, Tile<GLU>::kCols);
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(sm_count(), most));
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(c.num_sms, most));
   kernel<<<grid, kThreads, kSmemBytes, c.stream>>>(a_map, w_map, g);
   DUET_CUDA_LAUNCHED();
 }

@@ -14,8 +14,8 @@
 //   has a bound known up front; batch entries past the real chunks repeat the last expert over
 //   rows nothing reads.
 // - Above 64 rows per expert (prefill): the warpgroup-MMA grouped kernel
-//   (grouped_gemm_wgmma.cu) over packed rows permuted into place, again with each expert's
-//   row range read on the device, SwiGLU in the gate_up GEMM's epilogue.
+//   (grouped_gemm_wgmma.cu) over the tokens packed by expert (moe_pack.cu), again with each
+//   expert's row range read on the device, SwiGLU in the gate_up GEMM's epilogue.
 // - Shapes neither grouped kernel takes read the counts back (one sync per MoE layer) and use
 //   cuBLAS with M = max count, or one GEMM per expert over packed rows when padding would double
 //   the work.
@@ -89,12 +89,7 @@ __global__ void __launch_bounds__(kPlanThreads)
     for (int base = 0; base < E; base += 32) {
       const int e = base + lane, ne = e < E ? n[e] : 0;
       const int chunks = p.M ? (ne + p.M - 1) / p.M : 0, nrows = p.M ? chunks * p.M : ne;
-      int cs = chunks, rs = nrows;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int c1 = __shfl_up_sync(0xffffffffu, cs, o), r1 = __shfl_up_sync(0xffffffffu, rs, o);
-        if (lane >= o) cs += c1, rs += r1;
-      }
+      const int cs = warp_inclusive_sum(chunks), rs = warp_inclusive_sum(nrows);
       if (e < E) {
         first_slot[e] = slot + cs - chunks;
         first_row[e] = row + rs - nrows;

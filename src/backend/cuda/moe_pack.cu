@@ -44,12 +44,7 @@ __global__ void __launch_bounds__(32)
   for (int base = 0; base < E; base += 32) {
     const int e = base + lane;
     const int n = e < E ? counts[e] : 0;
-    int incl = n;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int v = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += v;
-    }
+    const int incl = warp_inclusive_sum(n);
     if (e < E) {
       first[e] = carry + incl - n;
       fill[e] = 0;

@@ -62,11 +62,7 @@ __global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w,
     const float v = __bfloat162float(src[c]);
     ss += v * v;
   }
-  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float total = 0.0f;
-  for (int i = 0; i < kThreads / 32; ++i) total += red[i];
+  const float total = block_sum(ss, red);
   const float inv = 1.0f / sqrtf(total / static_cast<float>(r) + eps);
   for (int c = threadIdx.x; c < r; c += blockDim.x)
     dst[c] = __float2bfloat16_rn(to_float(w[c]) * (__bfloat162float(src[c]) * inv));
@@ -80,11 +76,6 @@ __global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w,
   if (rq.q) rope_q_row(rq, t, pos, inv_freq, half, factor);
 }
 
-// cache_write_kernel for 16-byte aligned rows of multiples of 8 values: every thread issues
-// all its loads (a latent chunk, its norm weights, a chunk of q's rope part and their
-// frequencies) before the first use, so a token costs one round trip to memory instead of one
-// per loop. The scalar kernel took 8.8 us per layer at one decode token (ncu, H100), the
-// latency of its dependent loads.
 // Rotates the 4 interleaved pairs of v, pair j at frequency f[j].
 __device__ __forceinline__ void rope8(float (&v)[8], int32_t pos, const float (&f)[4],
                                       float factor) {
@@ -94,6 +85,11 @@ __device__ __forceinline__ void rope8(float (&v)[8], int32_t pos, const float (&
 
 constexpr int kMaxQChunks = 8;  // q rope chunks per thread: heads * rope_dim / 8 <= 1024
 
+// cache_write_kernel for 16-byte aligned rows of multiples of 8 values: every thread issues
+// all its loads (a latent chunk, its norm weights, a chunk of q's rope part and their
+// frequencies) before the first use, so a token costs one round trip to memory instead of one
+// per loop. The scalar kernel took 8.8 us per layer at one decode token (ncu, H100), the
+// latency of its dependent loads.
 template <typename TW>
 __global__ void __launch_bounds__(kThreads)
     cache_write_vec_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w, float eps, int r,
@@ -126,11 +122,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int e = 0; e < 8; ++e) ss += v[e] * v[e];  // zero outside the latent
   if (!latent) ss = 0.0f;
-  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-  if (i % 32 == 0) red[i / 32] = ss;
-  __syncthreads();
-  float total = 0.0f;
-  for (int k = 0; k < kThreads / 32; ++k) total += red[k];
+  const float total = block_sum(ss, red);
   const float inv = 1.0f / sqrtf(total / static_cast<float>(r) + eps);
   bf16* dst = cache + slot * ld_cache;
   if (latent) {
