@@ -60,6 +60,16 @@ class Backend {
   // addresses and must be recorded again.
   virtual uint64_t workspace_generation() const { return 0; }
 
+  // ---- a side branch: ops enqueued between begin_side() and end_side() start after everything
+  // enqueued before begin_side() and may run concurrently with what the main queue does next,
+  // until join_side(), after which the main queue also waits for them. Between end_side() and
+  // join_side() neither branch may write what the other reads or writes. A backend without
+  // concurrency runs the branch in order (these are no-ops). Reads back (copy_to_host,
+  // synchronize) wait for an unjoined branch too.
+  virtual void begin_side() {}
+  virtual void end_side() {}
+  virtual void join_side() {}
+
   // ---- elementwise and normalisation. Shapes: T rows.
   // out[t] = table[ids[t]]; ids I32 [T], table [V, H], out [T, H].
   virtual void embedding(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;

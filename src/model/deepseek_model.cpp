@@ -75,8 +75,14 @@ void DeepseekModel::layers(MicroBatch& mb, LatentCache& cache) {
     attention(mb, l, cache);
     post_attention(mb, l);
     if (is_moe(l)) {
-      routed_experts(mb, l, mb.normed, Tensor{}, mb.ffn_out);
+      // The shared experts need only the normed rows: on a side branch they run beside the
+      // router and the routed experts, which at decode sizes are chains of latency-bound
+      // launches. Neither writes what the other touches (scratch slots and workspaces apart).
+      be_.begin_side();
       shared_experts(mb, l);
+      be_.end_side();
+      routed_experts(mb, l, mb.normed, Tensor{}, mb.ffn_out);
+      be_.join_side();
     } else {
       dense_mlp(mb, l);
     }

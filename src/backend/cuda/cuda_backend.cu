@@ -1,5 +1,7 @@
-// CudaBackend: memory, the stream and the op table. Every op enqueues on one stream; the only
-// host waits are copy_to_host, synchronize, and the MoE count read for large batches.
+// CudaBackend: memory, the streams and the op table. Every op enqueues on the main stream, or
+// between begin_side and end_side on the side stream (forked from and joined back to the main one
+// by events, which graph recording follows); the only host waits are copy_to_host, synchronize,
+// and the MoE count read for large batches.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,13 +86,24 @@ class CudaBackend final : public Backend {
   CudaBackend() {
     DUET_CUDA_CHECK(cudaSetDevice(0));
     DUET_CUDA_CHECK(cudaDeviceGetAttribute(&c_.num_sms, cudaDevAttrMultiProcessorCount, 0));
-    DUET_CUDA_CHECK(cudaStreamCreateWithFlags(&c_.stream, cudaStreamNonBlocking));
-    DUET_CUBLAS_CHECK(cublasCreate(&c_.blas));
-    DUET_CUBLAS_CHECK(cublasSetStream(c_.blas, c_.stream));
-    // Plain fp32 accumulation: no reduced-precision reductions behind our back.
-    DUET_CUBLAS_CHECK(cublasSetMathMode(c_.blas, CUBLAS_DEFAULT_MATH));
-    DUET_CUDA_CHECK(cudaMalloc(&blas_ws_, kCublasWorkspaceBytes));
-    DUET_CUBLAS_CHECK(cublasSetWorkspace(c_.blas, blas_ws_, kCublasWorkspaceBytes));
+    for (Queue* q : {&main_, &side_}) {
+      DUET_CUDA_CHECK(cudaStreamCreateWithFlags(&q->stream, cudaStreamNonBlocking));
+      DUET_CUBLAS_CHECK(cublasCreate(&q->blas));
+      DUET_CUBLAS_CHECK(cublasSetStream(q->blas, q->stream));
+      // Plain fp32 accumulation: no reduced-precision reductions behind our back.
+      DUET_CUBLAS_CHECK(cublasSetMathMode(q->blas, CUBLAS_DEFAULT_MATH));
+      DUET_CUDA_CHECK(cudaMalloc(&q->blas_ws, kCublasWorkspaceBytes));
+      DUET_CUBLAS_CHECK(cublasSetWorkspace(q->blas, q->blas_ws, kCublasWorkspaceBytes));
+    }
+    DUET_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+    DUET_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    c_.stream = main_.stream;
+    c_.blas = main_.blas;
+    // Benchmark baseline: side branches run in order on the main stream.
+    if (const char* v = std::getenv("DUET_SIDE_STREAM"); v && std::strcmp(v, "0") == 0) {
+      side_enabled_ = false;
+      log_info("side branches on the main stream (DUET_SIDE_STREAM=0)");
+    }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
     if (cuda::OpProfile::requested()) prof_ = std::make_unique<cuda::OpProfile>(c_.stream);
@@ -102,7 +115,7 @@ class CudaBackend final : public Backend {
     }
   }
   ~CudaBackend() override {
-    cudaStreamSynchronize(c_.stream);
+    cudaDeviceSynchronize();
     prof_.reset();
     for (void* p : c_.ws_ptr)
       if (p) cudaFree(p);
@@ -110,10 +123,14 @@ class CudaBackend final : public Backend {
     if (c_.upload_pinned) cudaFreeHost(c_.upload_pinned);
     if (c_.upload_done) cudaEventDestroy(c_.upload_done);
     cuda::cudnn_sdpa_destroy(c_.cudnn);
-    cublasDestroy(c_.blas);
-    cudaFree(blas_ws_);
+    for (Queue* q : {&main_, &side_}) {
+      cublasDestroy(q->blas);
+      cudaFree(q->blas_ws);
+      cudaStreamDestroy(q->stream);
+    }
+    cudaEventDestroy(fork_);
+    cudaEventDestroy(join_);
     cudaFree(c_.route_done);
-    cudaStreamDestroy(c_.stream);
   }
 
   std::string name() const override { return "cuda"; }
@@ -145,6 +162,7 @@ class CudaBackend final : public Backend {
   void copy_to_host(void* dst, const void* src, size_t n) override {
     DUET_CHECK(!c_.capturing, "copy_to_host while a graph is being recorded");
     cuda::OpScope scope(prof_.get(), "copy_to_host", 0);
+    join_side();
     if (n) DUET_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, c_.stream));
     DUET_CUDA_CHECK(cudaStreamSynchronize(c_.stream));
   }
@@ -157,18 +175,49 @@ class CudaBackend final : public Backend {
   }
   void synchronize() override {
     DUET_CHECK(!c_.capturing, "synchronize while a graph is being recorded");
+    join_side();
     DUET_CUDA_CHECK(cudaStreamSynchronize(c_.stream));
+  }
+
+  // The side branch: the side stream waits for an event recorded on the main stream, and at the
+  // join the main stream waits for one recorded on the side stream. Off while the per-op profile
+  // is on (it times ops on the main stream) or with DUET_SIDE_STREAM=0.
+  void begin_side() override {
+    DUET_CHECK(!c_.on_side, "cuda: begin_side inside a side branch");
+    if (!side_enabled_ || prof_) return;
+    join_side();  // one branch at a time: join_ is re-recorded below
+    DUET_CUDA_CHECK(cudaEventRecord(fork_, main_.stream));
+    DUET_CUDA_CHECK(cudaStreamWaitEvent(side_.stream, fork_, 0));
+    c_.stream = side_.stream;
+    c_.blas = side_.blas;
+    c_.on_side = true;
+  }
+  void end_side() override {
+    if (!c_.on_side) return;
+    DUET_CUDA_CHECK(cudaEventRecord(join_, side_.stream));
+    c_.stream = main_.stream;
+    c_.blas = main_.blas;
+    c_.on_side = false;
+    side_pending_ = true;
+  }
+  void join_side() override {
+    DUET_CHECK(!c_.on_side, "cuda: join_side inside a side branch");
+    if (!side_pending_) return;
+    DUET_CUDA_CHECK(cudaStreamWaitEvent(main_.stream, join_, 0));
+    side_pending_ = false;
   }
 
   // Recording is refused while the per-op profile is on (it waits after every op).
   bool can_capture() const override { return !prof_; }
   void begin_capture() override {
-    DUET_CHECK(!c_.capturing && !prof_, "cuda: cannot begin recording a graph here");
+    DUET_CHECK(!c_.capturing && !prof_ && !c_.on_side, "cuda: cannot begin recording a graph here");
+    join_side();
     DUET_CUDA_CHECK(cudaStreamBeginCapture(c_.stream, cudaStreamCaptureModeThreadLocal));
     c_.capturing = true;
   }
   std::unique_ptr<Graph> end_capture() override {
-    DUET_CHECK(c_.capturing, "cuda: end_capture without begin_capture");
+    DUET_CHECK(c_.capturing && !c_.on_side, "cuda: end_capture without begin_capture");
+    join_side();  // a recording must end with every branch joined
     c_.capturing = false;
     cudaGraph_t graph = nullptr;
     DUET_CUDA_CHECK(cudaStreamEndCapture(c_.stream, &graph));
@@ -280,9 +329,18 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // A stream with its own cuBLAS handle and workspace (two handles never share a workspace).
+  struct Queue {
+    cudaStream_t stream = nullptr;
+    cublasHandle_t blas = nullptr;
+    void* blas_ws = nullptr;
+  };
   cuda::Context c_;
   std::unique_ptr<cuda::OpProfile> prof_;  // DUET_CUDA_PROFILE=1 only
-  void* blas_ws_ = nullptr;
+  Queue main_, side_;
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
+  bool side_pending_ = false;  // a branch has ended and the main stream has not waited for it
+  bool side_enabled_ = true;
 };
 
 }  // namespace

@@ -139,6 +139,7 @@ enum WsSlot : int {
   kWsMlaAux,    // cuDNN prefill: per-sequence lengths and ragged offsets
   kWsMlaCudnn,  // cuDNN's own workspace
   kWsConvert,
+  kWsConvertSide,  // kWsConvert of ops on the side branch (they may run beside the main one)
   kWsSampleSpecs,
   kWsNumSlots
 };
@@ -146,8 +147,11 @@ enum WsSlot : int {
 struct CudnnSdpa;  // mla_prefill_cudnn.h
 
 struct Context {
+  // Where ops enqueue: the main stream and its cuBLAS handle, or while `on_side` the side
+  // branch's (Backend::begin_side), which has a handle and cuBLAS workspace of its own.
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
+  bool on_side = false;
   int num_sms = 0;
   std::vector<void*> ws_ptr = std::vector<void*>(kWsNumSlots, nullptr);
   std::vector<size_t> ws_bytes = std::vector<size_t>(kWsNumSlots, 0);
@@ -224,6 +228,20 @@ bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Te
 bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t K,
                          const void* const* w, int64_t ldw, const void* const* x, void* const* y,
                          int64_t glu_offset = 0);
+// One token's routed experts, no plan: for j < k, y + j y_stride [1, N] = (x + j x_stride) [1, K]
+// times expert (ids[j] - first)'s weight (w + e w_estride, [N (+ glu_offset), K], row stride
+// ldw)^T, skipping experts outside [0, E); glu_offset as in skinny_gemm_batched. false as
+// skinny_gemm.
+bool skinny_gemm_experts(Context& c, const int32_t* ids, int k, int first, int E, int64_t N,
+                         int64_t K, const bf16* w, int64_t w_estride, int64_t ldw, const bf16* x,
+                         int64_t x_stride, bf16* y, int64_t y_stride, int64_t glu_offset);
+// One token's down products and weighted combine in one launch: out [1, N] = sum over pairs j in
+// ascending expert id of weights[j] * bf16(act[j] [1, K] . expert (ids[j] - first)'s down [N, K]
+// at down + e w_estride), experts outside [0, E) left out; the bits of skinny_gemm_experts plus
+// moe_experts' combine. k <= 8; false as skinny_gemm.
+bool skinny_moe_down_combine(Context& c, const int32_t* ids, const float* weights, int k, int first,
+                             int E, const bf16* down, int64_t w_estride, const bf16* act, bf16* out,
+                             int64_t N, int64_t K);
 // Strided form of gemm_strided_batched for 1-2 rows (w_transposed: w[b] stored [K, N]); false as
 // skinny_gemm.
 bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_t N, int64_t K,

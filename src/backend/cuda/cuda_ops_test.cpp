@@ -150,6 +150,44 @@ TEST_F(CudaOps, GemmSiluMulMatchesCpu) {
   }
 }
 
+// A side branch (the shared experts beside the routed ones): a product on the side stream, one
+// on the main stream, the join, then their sum; run eagerly and recorded in a graph (the branch
+// must be part of the recording). 1 row takes the skinny kernel, 9 cuBLAS on each stream's handle.
+TEST_F(CudaOps, SideBranchJoinsEagerAndRecorded) {
+  const int64_t K = 2048, N = 1100;
+  for (int64_t T : {1, 9}) {
+    SCOPED_TRACE("T " + std::to_string(T));
+    auto x = randn(T * K, 11), w1 = randn(N * K, 12, 0.1f), w2 = randn(N * K, 13, 0.1f);
+    std::vector<float> r1(T * N), r2(T * N), ref(T * N);
+    const Tensor xc = Tensor::matrix(x.data(), DType::kF32, T, K);
+    cpu::gemm(pool, xc, Tensor::matrix(w1.data(), DType::kF32, N, K),
+              Tensor::matrix(r1.data(), DType::kF32, T, N));
+    cpu::gemm(pool, xc, Tensor::matrix(w2.data(), DType::kF32, N, K),
+              Tensor::matrix(r2.data(), DType::kF32, T, N));
+    for (int64_t i = 0; i < T * N; ++i) ref[i] = r1[i] + r2[i];
+    Tensor xd = upload(x, T, K), w1d = upload(w1, N, K), w2d = upload(w2, N, K);
+    Tensor y1 = empty(T, N), y2 = empty(T, N);
+    auto step = [&] {
+      be->begin_side();
+      be->gemm(xd, w1d, y1);
+      be->end_side();
+      be->gemm(xd, w2d, y2);
+      be->join_side();
+      be->add(y2, y1);
+    };
+    step();
+    const std::vector<float> eager = download(y2);
+    expect_close(eager, ref, 2e-2f, "side branch, eager");
+    be->begin_capture();
+    step();
+    auto graph = be->end_capture();
+    be->fill_nan(y1);
+    be->fill_nan(y2);
+    graph->replay();
+    EXPECT_EQ(download(y2), eager) << "side branch, recorded";
+  }
+}
+
 class CudaRope : public CudaOps {
  protected:
   void rope_and_cache_write(int64_t dn, int64_t dr, int64_t r);

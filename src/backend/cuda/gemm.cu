@@ -24,7 +24,8 @@ void gemm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y) {
   if (x.dtype != w.dtype) {
     // cuBLAS wants A and B of one type: bring the activations to the weights' type.
     // xin: [T, K] in w's dtype.
-    void* buf = c.workspace(kWsConvert, static_cast<size_t>(T * K) * dtype_size(w.dtype));
+    void* buf = c.workspace(c.on_side ? kWsConvertSide : kWsConvert,
+                            static_cast<size_t>(T * K) * dtype_size(w.dtype));
     xin = Tensor::matrix(buf, w.dtype, T, K);
     convert(c, x, xin);
   }

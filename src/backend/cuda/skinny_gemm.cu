@@ -5,6 +5,8 @@
 // GB/s), and at batch 1 decode is nothing but such products. Batched forms: the MoE plan's
 // pointer arrays, one expert chunk of `rows` rows per entry; strided problems (MLA's per-head
 // products), where y = x w with w stored [K, N] has its own kernel.
+#include <climits>
+
 #include "backend/cuda/cuda_common.cuh"
 
 namespace duet::cuda {
@@ -38,6 +40,10 @@ struct SkinnyArgs {
   // > 0: SwiGLU output. Feature n is silu(x w[n]) * (x w[n + glu_offset]): the gate and up
   // rows of a gate_up weight, so the [rows, 2I] product never exists.
   int64_t glu_offset;
+  // Non-null: problem b's weight is expert expert_ids[b] - first_expert of the stack at w (stride
+  // w_bstride); problems whose expert is not in [0, num_experts) are skipped.
+  const int32_t* expert_ids;
+  int first_expert, num_experts;
 };
 
 // acc += dot(w, x) over 8 values; w already converted (once per chunk, shared by the rows).
@@ -104,7 +110,12 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
   const int b = blockIdx.y;
-  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[b]) : a.w + b * a.w_bstride;
+  int64_t wb = b;  // which weight of the stack
+  if (a.expert_ids) {
+    wb = a.expert_ids[b] - a.first_expert;
+    if (wb < 0 || wb >= a.num_experts) return;  // the whole CTA: b is the CTA's
+  }
+  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[b]) : a.w + wb * a.w_bstride;
   const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[b]) : a.x + b * a.x_bstride;
   TO* y = a.y_ptrs ? static_cast<TO*>(a.y_ptrs[b]) : static_cast<TO*>(a.y) + b * a.y_bstride;
   int64_t ldw = a.ldw, ldy = a.ldy;
@@ -211,6 +222,99 @@ __global__ void __launch_bounds__(kXwGroups * 8) skinny_xw_kernel(SkinnyArgs a) 
   float sum = 0.0f;
   for (int g = 0; g < kXwGroups; ++g) sum += part[g][m][col];
   static_cast<bf16*>(a.y)[b * a.y_bstride + m * a.ldy + out] = __float2bfloat16_rn(sum);
+}
+
+// One token's routed experts after SwiGLU: out[n] = sum over its pairs r in ascending expert id
+// (ties by slot; experts not held here left out) of weight_r * bf16(act_r . down_{e_r}[n]), a
+// warp per output feature computing every pair's dot. The down products and the weighted combine
+// in one launch; each dot runs its chunks in the skinny kernel's order (a lane's chunks ascending,
+// then the same shuffle reduction) and the sum in the combine kernel's, so the bits are theirs.
+constexpr int kMaxPairs = 8;
+
+struct DownCombineArgs {
+  const int32_t* ids;    // [k] global expert ids
+  const float* weights;  // [k]
+  int k, first, E;
+  const bf16* down;  // expert e: [N, K] at down + e * w_estride
+  int64_t w_estride;
+  const bf16* act;  // [k, K]: pair j's SwiGLU row
+  bf16* out;        // [N]
+  int N, K;
+};
+
+__global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineArgs a) {
+  constexpr unsigned kAll = 0xffffffffu;
+  constexpr int kLoads = 2;  // per lane and pair; the order of the sums does not depend on it
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int n = blockIdx.x * kWarps + warp;
+  if (n >= a.N) return;
+  // Lane j < k holds pair j; its rank among the held pairs orders the sum.
+  int e = -1, key = INT_MAX;
+  float wt = 0.0f;
+  if (lane < a.k) {
+    const int id = a.ids[lane];
+    if (id - a.first >= 0 && id - a.first < a.E) {
+      e = id - a.first;
+      key = id;
+      wt = a.weights[lane];
+    }
+  }
+  int rank = 0;
+  for (int i = 0; i < a.k; ++i) {
+    const int ki = __shfl_sync(kAll, key, i);
+    rank += ki < key || (ki == key && i < lane);
+  }
+  const unsigned held = __ballot_sync(kAll, e >= 0);
+  const int used = __popc(held);
+  const uint4* wrow[kMaxPairs];
+  const uint4* xrow[kMaxPairs];
+  float pw[kMaxPairs];
+#pragma unroll
+  for (int r = 0; r < kMaxPairs; ++r) {
+    const unsigned at = __ballot_sync(kAll, e >= 0 && rank == r);
+    const int j = at ? __ffs(at) - 1 : 0;
+    const int er = __shfl_sync(kAll, e, j);
+    pw[r] = __shfl_sync(kAll, wt, j);
+    wrow[r] = reinterpret_cast<const uint4*>(a.down + (er < 0 ? 0 : er) * a.w_estride +
+                                             static_cast<int64_t>(n) * a.K);
+    xrow[r] = reinterpret_cast<const uint4*>(a.act + static_cast<int64_t>(j) * a.K);
+  }
+  const int chunks = a.K / 8;
+  float acc[kMaxPairs] = {};
+  for (int c0 = lane; c0 < chunks; c0 += 32 * kLoads) {
+    uint4 wv[kMaxPairs][kLoads];
+#pragma unroll
+    for (int r = 0; r < kMaxPairs; ++r) {
+      if (r >= used) break;
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        const int c = c0 + u * 32;
+        wv[r][u] = c < chunks ? __ldcs(wrow[r] + c) : make_uint4(0, 0, 0, 0);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kMaxPairs; ++r) {
+      if (r >= used) break;
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        const int c = c0 + u * 32;
+        if (c >= chunks) break;
+        float2 wf[4];
+        const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[r][u]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
+        fma8(acc[r], wf, xrow[r][c]);
+      }
+    }
+  }
+  float sum = 0.0f;
+#pragma unroll
+  for (int r = 0; r < kMaxPairs; ++r) {
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(kAll, acc[r], off);
+    if (r < used) sum = fmaf(pw[r], __bfloat162float(__float2bfloat16_rn(acc[r])), sum);
+  }
+  if (lane == 0) a.out[n] = __float2bfloat16_rn(sum);
 }
 
 // Up to this many features a CTA per feature (at most this many CTAs).
@@ -339,6 +443,55 @@ bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_
   const dim3 grid(static_cast<unsigned>(ceil_div(N, kXwCols)), static_cast<unsigned>(batch));
   auto* kernel = rows == 1 ? skinny_xw_kernel<1> : skinny_xw_kernel<2>;
   kernel<<<grid, kXwGroups * 8, 0, c.stream>>>(a);
+  DUET_CUDA_LAUNCHED();
+  return true;
+}
+
+bool skinny_gemm_experts(Context& c, const int32_t* ids, int k, int first, int E, int64_t N,
+                         int64_t K, const bf16* w, int64_t w_estride, int64_t ldw, const bf16* x,
+                         int64_t x_stride, bf16* y, int64_t y_stride, int64_t glu_offset) {
+  if (k < 1 || k > 65535 || K % 8 != 0 || ldw % 8 != 0 || w_estride % 8 != 0 || x_stride % 8 != 0 ||
+      !aligned16(w) || !aligned16(x) || N > (int64_t{1} << 30))
+    return false;
+  SkinnyArgs a{};
+  a.w = w;
+  a.x = x;
+  a.y = y;
+  a.ldw = ldw;
+  a.ldx = K;
+  a.ldy = N;
+  a.w_bstride = w_estride;
+  a.x_bstride = x_stride;
+  a.y_bstride = y_stride;
+  a.rows = 1;
+  a.N = static_cast<int>(N);
+  a.K = static_cast<int>(K);
+  a.glu_offset = glu_offset;
+  a.expert_ids = ids;
+  a.first_expert = first;
+  a.num_experts = E;
+  launch<bf16>(c, a, k);
+  return true;
+}
+
+bool skinny_moe_down_combine(Context& c, const int32_t* ids, const float* weights, int k, int first,
+                             int E, const bf16* down, int64_t w_estride, const bf16* act, bf16* out,
+                             int64_t N, int64_t K) {
+  if (k < 1 || k > kMaxPairs || K % 8 != 0 || w_estride % 8 != 0 || !aligned16(down) ||
+      !aligned16(act) || N > (int64_t{1} << 30) || K > (int64_t{1} << 30))
+    return false;
+  DownCombineArgs a{ids,
+                    weights,
+                    k,
+                    first,
+                    E,
+                    down,
+                    w_estride,
+                    act,
+                    out,
+                    static_cast<int>(N),
+                    static_cast<int>(K)};
+  down_combine_kernel<<<static_cast<unsigned>(ceil_div(N, kWarps)), kWarps * 32, 0, c.stream>>>(a);
   DUET_CUDA_LAUNCHED();
   return true;
 }
