@@ -329,7 +329,8 @@ void mla_decode(Context& c, const MlaParams& p) {
     //   KV split, variant 6;
     // - 32 rows: the fast kernel with 64-key stages two deep, variants 1 and 2;
     // - 16 rows: the fast kernel with two CTAs per SM, variant 1 (77); the generic kernel,
-    //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83); the 64-row wgmma
+    //   variant 2 (81-83); four warps of the warps kernel, variant 4 (83); the generic kernel
+    //   on 32-key tiles (twice the splits of a few long sequences), variant 13; the 64-row wgmma
     //   kernel, rows padded, variant 7; the transposed kernel at any batch, variant 9; its
     //   tile stream alone (wrong results: the pipeline's ceiling), variant 8;
     // - every row count: the wgmma kernels with partial outputs and the combine kernel instead
@@ -364,6 +365,8 @@ void mla_decode(Context& c, const MlaParams& p) {
         launch_fast<1, 32, 2, 1, 2, false, 2>(c, p, args);
       else if (v == 4)
         launch_warps<1, 4, 4>(c, p, args);
+      else if (v == 13)
+        launch_generic<1, 32, 3>(c, p, args);
       else
         launch_generic<1, 64, 2>(c, p, args);
     }
