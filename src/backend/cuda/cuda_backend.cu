@@ -86,8 +86,17 @@ class CudaBackend final : public Backend {
   CudaBackend() {
     DUET_CUDA_CHECK(cudaSetDevice(0));
     DUET_CUDA_CHECK(cudaDeviceGetAttribute(&c_.num_sms, cudaDevAttrMultiProcessorCount, 0));
+    // The main stream outranks the side one: where both have blocks waiting for an SM (the
+    // routed experts' chain against the shared experts beside it), the critical chain's go
+    // first. DUET_SIDE_PRIORITY=0 gives both the default priority (a benchmark baseline).
+    int least = 0, greatest = 0;
+    DUET_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    if (const char* v = std::getenv("DUET_SIDE_PRIORITY"); v && std::strcmp(v, "0") == 0)
+      least = greatest = 0;
+    main_.priority = greatest;
+    side_.priority = least;
     for (Queue* q : {&main_, &side_}) {
-      DUET_CUDA_CHECK(cudaStreamCreateWithFlags(&q->stream, cudaStreamNonBlocking));
+      DUET_CUDA_CHECK(cudaStreamCreateWithPriority(&q->stream, cudaStreamNonBlocking, q->priority));
       DUET_CUBLAS_CHECK(cublasCreate(&q->blas));
       DUET_CUBLAS_CHECK(cublasSetStream(q->blas, q->stream));
       // Plain fp32 accumulation: no reduced-precision reductions behind our back.
@@ -334,6 +343,7 @@ class CudaBackend final : public Backend {
     cudaStream_t stream = nullptr;
     cublasHandle_t blas = nullptr;
     void* blas_ws = nullptr;
+    int priority = 0;
   };
   cuda::Context c_;
   std::unique_ptr<cuda::OpProfile> prof_;  // DUET_CUDA_PROFILE=1 only

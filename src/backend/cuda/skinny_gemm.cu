@@ -123,6 +123,12 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
     w = a.w2, y = static_cast<TO*>(a.y2), ldw = a.ldw2, ldy = a.ldy2;
     n -= a.N1;
   }
+  // x's lines into L1 before the weights stream (every warp asks; the CTA's warps share x): the
+  // loop reads x chunk by chunk only once a round of weight loads has landed, and an L1 miss
+  // there cost one more dependent round trip per round.
+  for (int m = 0; m < a.rows; ++m)
+    for (int i = lane; i < a.K / 64; i += 32)
+      asm volatile("prefetch.global.L1 [%0];" ::"l"(x + m * a.ldx + i * 64));
   const int chunks = a.K / 8;  // 16-byte chunks of a row
   constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
   const int l = CTA_ROW ? static_cast<int>(threadIdx.x) : lane;
@@ -245,6 +251,13 @@ struct DownCombineArgs {
 __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineArgs a) {
   constexpr unsigned kAll = 0xffffffffu;
   constexpr int kLoads = 2;  // per lane and pair; the order of the sums does not depend on it
+  // The pairs' act rows, [k, K], staged once per CTA: read from global memory inside the loop,
+  // each chunk was one more dependent round trip after the weights'.
+  extern __shared__ uint4 act_rows[];
+  const int chunks = a.K / 8;
+  for (int i = threadIdx.x; i < a.k * chunks; i += kWarps * 32)
+    act_rows[i] = reinterpret_cast<const uint4*>(a.act)[i];
+  __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
@@ -277,9 +290,8 @@ __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineAr
     pw[r] = __shfl_sync(kAll, wt, j);
     wrow[r] = reinterpret_cast<const uint4*>(a.down + (er < 0 ? 0 : er) * a.w_estride +
                                              static_cast<int64_t>(n) * a.K);
-    xrow[r] = reinterpret_cast<const uint4*>(a.act + static_cast<int64_t>(j) * a.K);
+    xrow[r] = act_rows + j * chunks;
   }
-  const int chunks = a.K / 8;
   float acc[kMaxPairs] = {};
   for (int c0 = lane; c0 < chunks; c0 += 32 * kLoads) {
     uint4 wv[kMaxPairs][kLoads];
@@ -477,8 +489,9 @@ bool skinny_gemm_experts(Context& c, const int32_t* ids, int k, int first, int E
 bool skinny_moe_down_combine(Context& c, const int32_t* ids, const float* weights, int k, int first,
                              int E, const bf16* down, int64_t w_estride, const bf16* act, bf16* out,
                              int64_t N, int64_t K) {
+  const size_t smem = static_cast<size_t>(k) * K * sizeof(bf16);  // the act rows
   if (k < 1 || k > kMaxPairs || K % 8 != 0 || w_estride % 8 != 0 || !aligned16(down) ||
-      !aligned16(act) || N > (int64_t{1} << 30) || K > (int64_t{1} << 30))
+      !aligned16(act) || N > (int64_t{1} << 30) || smem > 48 * 1024)
     return false;
   DownCombineArgs a{ids,
                     weights,
@@ -491,7 +504,8 @@ bool skinny_moe_down_combine(Context& c, const int32_t* ids, const float* weight
                     out,
                     static_cast<int>(N),
                     static_cast<int>(K)};
-  down_combine_kernel<<<static_cast<unsigned>(ceil_div(N, kWarps)), kWarps * 32, 0, c.stream>>>(a);
+  down_combine_kernel<<<static_cast<unsigned>(ceil_div(N, kWarps)), kWarps * 32, smem, c.stream>>>(
+      a);
   DUET_CUDA_LAUNCHED();
   return true;
 }
