@@ -123,12 +123,6 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
     w = a.w2, y = static_cast<TO*>(a.y2), ldw = a.ldw2, ldy = a.ldy2;
     n -= a.N1;
   }
-  // x's lines into L1 before the weights stream (every warp asks; the CTA's warps share x): the
-  // loop reads x chunk by chunk only once a round of weight loads has landed, and an L1 miss
-  // there cost one more dependent round trip per round.
-  for (int m = 0; m < a.rows; ++m)
-    for (int i = lane; i < a.K / 64; i += 32)
-      asm volatile("prefetch.global.L1 [%0];" ::"l"(x + m * a.ldx + i * 64));
   const int chunks = a.K / 8;  // 16-byte chunks of a row
   constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
   const int l = CTA_ROW ? static_cast<int>(threadIdx.x) : lane;
