@@ -130,7 +130,10 @@ class Backend {
     mla_cache_write(ckv, norm_w, eps, positions, slots, rope, cache);
     rope_q(q, positions, rope, heads, nope_dim);
   }
-  // Attention of every new token over its sequence's cached latents (prefix + itself).
+  // Attention of every new token over its sequence's cached latents (prefix + itself). It joins a
+  // pending side branch itself (join_side), possibly only after reading the first nope_dim
+  // columns of each head of q: a branch still writing the cache and q's RoPE columns (the cache
+  // write with q's RoPE) may run beside that first part.
   virtual void mla_attention(const MlaParams& p) = 0;
 
   // ---- MoE

@@ -186,8 +186,12 @@ void DeepseekModel::attention(MicroBatch& mb, int64_t l, LatentCache& cache) {
   } else {
     be_.gemm_pair(x, L.q_b, q, L.kv_a, ckv);
   }
+  // The cache write (with q's RoPE) on a side branch: mla_attention's q absorption reads only
+  // q's no-RoPE columns and runs beside it; the attention itself joins the branch first.
+  be_.begin_side();
   be_.mla_cache_write_and_rope_q(ckv, L.kv_a_norm, kLatentNormEps, mb.positions, mb.slots, rope_,
                                  cache.layer(l), q, heads, dn);
+  be_.end_side();
   // attn: [T, heads * dv]
   Tensor attn = mb.scratch(be_, kAttn, act, T, heads * dv);
   MlaParams p;

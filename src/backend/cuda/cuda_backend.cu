@@ -105,7 +105,8 @@ class CudaBackend final : public Backend {
       DUET_CUBLAS_CHECK(cublasSetWorkspace(q->blas, q->blas_ws, kCublasWorkspaceBytes));
     }
     DUET_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
-    DUET_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    DUET_CUDA_CHECK(cudaEventCreateWithFlags(&c_.side_done, cudaEventDisableTiming));
+    c_.main_stream = main_.stream;
     c_.stream = main_.stream;
     c_.blas = main_.blas;
     // Benchmark baseline: side branches run in order on the main stream.
@@ -138,7 +139,7 @@ class CudaBackend final : public Backend {
       cudaStreamDestroy(q->stream);
     }
     cudaEventDestroy(fork_);
-    cudaEventDestroy(join_);
+    cudaEventDestroy(c_.side_done);
     cudaFree(c_.route_done);
   }
 
@@ -194,7 +195,7 @@ class CudaBackend final : public Backend {
   void begin_side() override {
     DUET_CHECK(!c_.on_side, "cuda: begin_side inside a side branch");
     if (!side_enabled_ || prof_) return;
-    join_side();  // one branch at a time: join_ is re-recorded below
+    c_.join_side();  // one branch at a time: side_done is re-recorded below
     DUET_CUDA_CHECK(cudaEventRecord(fork_, main_.stream));
     DUET_CUDA_CHECK(cudaStreamWaitEvent(side_.stream, fork_, 0));
     c_.stream = side_.stream;
@@ -203,17 +204,15 @@ class CudaBackend final : public Backend {
   }
   void end_side() override {
     if (!c_.on_side) return;
-    DUET_CUDA_CHECK(cudaEventRecord(join_, side_.stream));
+    DUET_CUDA_CHECK(cudaEventRecord(c_.side_done, side_.stream));
     c_.stream = main_.stream;
     c_.blas = main_.blas;
     c_.on_side = false;
-    side_pending_ = true;
+    c_.side_pending = true;
   }
   void join_side() override {
     DUET_CHECK(!c_.on_side, "cuda: join_side inside a side branch");
-    if (!side_pending_) return;
-    DUET_CUDA_CHECK(cudaStreamWaitEvent(main_.stream, join_, 0));
-    side_pending_ = false;
+    c_.join_side();
   }
 
   // Recording is refused while the per-op profile is on (it waits after every op).
@@ -315,10 +314,14 @@ class CudaBackend final : public Backend {
   void mla_attention(const MlaParams& p) override {
     // Decode sequences (absorbed form) and prefill sequences (expanded form) write disjoint
     // rows of p.out, so the two launches are independent.
+    // A pending side branch (the cache write with q's RoPE) is joined by mla_decode after its q
+    // absorption, which reads only the no-RoPE columns of q, or here.
+    DUET_CHECK(!c_.on_side, "cuda: mla_attention inside a side branch");
     {
       cuda::OpScope scope(prof_.get(), "mla_decode", p.q.rows);
       cuda::mla_decode(c_, p);
     }
+    c_.join_side();
     cuda::OpScope scope(prof_.get(), "mla_prefill", p.q.rows);
     cuda::mla_prefill(c_, p);
   }
@@ -348,8 +351,7 @@ class CudaBackend final : public Backend {
   cuda::Context c_;
   std::unique_ptr<cuda::OpProfile> prof_;  // DUET_CUDA_PROFILE=1 only
   Queue main_, side_;
-  cudaEvent_t fork_ = nullptr, join_ = nullptr;
-  bool side_pending_ = false;  // a branch has ended and the main stream has not waited for it
+  cudaEvent_t fork_ = nullptr;
   bool side_enabled_ = true;
 };
 

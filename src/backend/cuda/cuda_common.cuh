@@ -152,6 +152,17 @@ struct Context {
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   bool on_side = false;
+  // The side branch has ended (side_done recorded on its stream) and the main stream has not yet
+  // waited for it; join_side() makes it wait. Ops may join early (mla_decode after its q
+  // absorption).
+  cudaStream_t main_stream = nullptr;
+  cudaEvent_t side_done = nullptr;
+  bool side_pending = false;
+  void join_side() {
+    if (!side_pending) return;
+    DUET_CUDA_CHECK(cudaStreamWaitEvent(main_stream, side_done, 0));
+    side_pending = false;
+  }
   int num_sms = 0;
   std::vector<void*> ws_ptr = std::vector<void*>(kWsNumSlots, nullptr);
   std::vector<size_t> ws_bytes = std::vector<size_t>(kWsNumSlots, 0);

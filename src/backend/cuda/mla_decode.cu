@@ -295,6 +295,9 @@ void mla_decode(Context& c, const MlaParams& p) {
   for (auto [a, b] : runs)
     gemm_strided_batched(c, H, b - a, r, dn, p.q.ptr<const bf16>() + a * p.q.ld, p.q.ld, qk, kv_b,
                          ldb, head_rows * ldb, q_lat + a * H * r, H * r, r, /*w_transposed=*/true);
+  // The absorption read only q's no-RoPE columns; the rest reads the cache and q's RoPE columns,
+  // which a side branch may still be writing (Backend::mla_attention).
+  c.join_side();
 
   DecodeArgs args;
   args.q_lat = q_lat;
