@@ -313,9 +313,9 @@ class CudaBackend final : public Backend {
   }
   void mla_attention(const MlaParams& p) override {
     // Decode sequences (absorbed form) and prefill sequences (expanded form) write disjoint
-    // rows of p.out, so the two launches are independent.
-    // A pending side branch (the cache write with q's RoPE) is joined by mla_decode after its q
-    // absorption, which reads only the no-RoPE columns of q, or here.
+    // rows of p.out, so the two launches are independent. A pending side branch (the cache
+    // write with q's RoPE) is joined by mla_decode after its q absorption, which reads only q's
+    // no-RoPE columns, or here.
     DUET_CHECK(!c_.on_side, "cuda: mla_attention inside a side branch");
     {
       cuda::OpScope scope(prof_.get(), "mla_decode", p.q.rows);

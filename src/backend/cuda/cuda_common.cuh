@@ -88,6 +88,17 @@ __device__ __forceinline__ int warp_inclusive_sum(int v) {
   return v;
 }
 
+// acc += dot(w, x) over 8 values; w already converted (once per chunk, shared by the rows).
+__device__ __forceinline__ void fma8(float& acc, const float2 (&w)[4], const uint4& x) {
+  const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&x);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 b = __bfloat1622float2(xp[i]);
+    acc = fmaf(w[i].x, b.x, acc);
+    acc = fmaf(w[i].y, b.y, acc);
+  }
+}
+
 // 8 consecutive values (16-byte aligned) to and from fp32 registers.
 __device__ __forceinline__ void load8(const bf16* p, float (&v)[8]) {
   const uint4 u = *reinterpret_cast<const uint4*>(p);
@@ -246,13 +257,6 @@ bool skinny_gemm_batched(Context& c, int batch, int64_t rows, int64_t N, int64_t
 bool skinny_gemm_experts(Context& c, const int32_t* ids, int k, int first, int E, int64_t N,
                          int64_t K, const bf16* w, int64_t w_estride, int64_t ldw, const bf16* x,
                          int64_t x_stride, bf16* y, int64_t y_stride, int64_t glu_offset);
-// One token's down products and weighted combine in one launch: out [1, N] = sum over pairs j in
-// ascending expert id of weights[j] * bf16(act[j] [1, K] . expert (ids[j] - first)'s down [N, K]
-// at down + e w_estride), experts outside [0, E) left out; the bits of skinny_gemm_experts plus
-// moe_experts' combine. k <= 8; false as skinny_gemm.
-bool skinny_moe_down_combine(Context& c, const int32_t* ids, const float* weights, int k, int first,
-                             int E, const bf16* down, int64_t w_estride, const bf16* act, bf16* out,
-                             int64_t N, int64_t K);
 // Strided form of gemm_strided_batched for 1-2 rows (w_transposed: w[b] stored [K, N]); false as
 // skinny_gemm.
 bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_t N, int64_t K,
@@ -309,6 +313,9 @@ void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float 
 // mla_decode.cu / mla_prefill.cu
 void mla_decode(Context& c, const MlaParams& p);
 void mla_prefill(Context& c, const MlaParams& p);
+// moe_one_token.cu: moe_experts for one token (decode at batch 1) in two launches and no plan;
+// false (nothing launched) for shapes it does not take.
+bool moe_one_token(Context& c, const ExpertParams& p);
 // moe_route.cu / moe_experts.cu
 void moe_route(Context& c, const RouterParams& p);
 void moe_experts(Context& c, const ExpertParams& p);

@@ -4,8 +4,9 @@
 // (as the CPU op).
 //
 // The ways to run the GEMMs, by size:
-// - One token (decode at batch 1): no plan at all; the skinny kernels take each selected expert's
-//   weights from the ids, and the down products and the weighted combine are one launch.
+// - One token (decode at batch 1): no plan at all (moe_one_token.cu); the skinny kernel takes each
+//   selected expert's weights from the ids, and the down products and the weighted combine are
+//   one launch.
 // - Up to a mean of 64 rows per expert (decode batches, small prefills): the grouped GEMM kernel
 //   (grouped_gemm.cu) over packed rows, reading each expert's row range on the device and x
 //   through the row map. No host read, so a step never waits for the device mid-layer and the op
@@ -161,7 +162,6 @@ __global__ void permute_kernel(const bf16* x, int64_t ld_x, const int32_t* rows,
 }
 
 // out[t] = sum over j in ascending expert id of w[t, j] * y[rows[t, j]], fp32 accumulation.
-// rows == nullptr: pair i's row is i itself when its expert is local (first .. first + E - 1).
 // Block per (token, 2048 columns): the first k threads each load one of the token's pairs and
 // put it at its rank (ascending id, ties by slot; pairs of experts not held here last), so the
 // sort costs one round of loads; then each thread sums 8 columns over the pairs with 16-byte
@@ -172,20 +172,15 @@ constexpr int kCombineCols = 8 * kCombineThreads;
 
 __global__ void __launch_bounds__(kCombineThreads)
     combine_kernel(const int32_t* ids, int64_t ld_ids, const float* w, int64_t ld_w,
-                   const int32_t* rows, int first, int E, int k, const bf16* y, int64_t H,
-                   bf16* out, int64_t ld_out, bool vec) {
+                   const int32_t* rows, int k, const bf16* y, int64_t H, bf16* out, int64_t ld_out,
+                   bool vec) {
   __shared__ int key[32], sorted_row[32];
   __shared__ float sorted_w[32];
   const int t = blockIdx.x, j = threadIdx.x;
   int r = -1;
   float wt = 0.0f;
   if (j < k) {
-    if (rows) {
-      r = rows[t * k + j];
-    } else {
-      const int e = ids[t * ld_ids + j] - first;
-      r = e >= 0 && e < E ? t * k + j : -1;
-    }
+    r = rows[t * k + j];
     wt = w[t * ld_w + j];
     key[j] = r >= 0 ? ids[t * ld_ids + j] : INT_MAX;
   }
@@ -272,6 +267,8 @@ void moe_experts(Context& c, const ExpertParams& p) {
   const int64_t T = p.x.rows, H = p.x.cols, k = p.ids.cols;
   const int64_t E = p.gate_up.batch, I = p.gate_up.rows / 2;
   if (T == 0) return;
+  // One token (decode at batch 1): two launches, no plan (moe_one_token.cu).
+  if (T == 1 && c.moe_path == 0 && moe_one_token(c, p)) return;
   DUET_CHECK(p.x.dtype == DType::kBF16 && p.gate_up.dtype == DType::kBF16 &&
                  p.down.dtype == DType::kBF16 && p.out.dtype == DType::kBF16,
              "cuda moe_experts: bf16 tensors");
@@ -300,43 +297,17 @@ void moe_experts(Context& c, const ExpertParams& p) {
         static_cast<int>(E), rows, plan);
     DUET_CUDA_LAUNCHED();
   };
-  auto combine = [&](const int32_t* pair_rows) {
+  auto combine = [&] {
     const bool vec = H % 8 == 0 && p.out.ld % 8 == 0 &&
                      reinterpret_cast<uintptr_t>(p.out.data) % 16 == 0 &&
                      reinterpret_cast<uintptr_t>(plan.y) % 16 == 0;
     combine_kernel<<<dim3(static_cast<unsigned>(T),
                           static_cast<unsigned>(ceil_div(H, kCombineCols))),
                      kCombineThreads, 0, c.stream>>>(
-        p.ids.ptr<const int32_t>(), p.ids.ld, p.weights.ptr<const float>(), p.weights.ld, pair_rows,
-        first, static_cast<int>(E), static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld,
-        vec);
+        p.ids.ptr<const int32_t>(), p.ids.ld, p.weights.ptr<const float>(), p.weights.ld, rows,
+        static_cast<int>(k), plan.y, H, p.out.ptr<bf16>(), p.out.ld, vec);
     DUET_CUDA_LAUNCHED();
   };
-
-  // One token (decode at batch 1): no plan. Pair j's products take expert ids[j]'s weights
-  // straight from the ids (the skinny kernels skip experts not held here), the token is read in
-  // place, and the down products and the combine are one launch (up to 8 pairs; else the
-  // combine finds the rows from the ids). At batch 1 every launch of the op is a fixed latency
-  // in every MoE layer: 4 became 2.
-  auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
-  if (T == 1 && c.moe_path == 0 && H % 8 == 0 && I % 8 == 0 && plan.s1 % 8 == 0 &&
-      plan.s2 % 8 == 0 && aligned16(p.x.data) && aligned16(plan.gate_up) && aligned16(plan.down)) {
-    plan.act = c.workspace_as<bf16>(kWsMoeAct, static_cast<size_t>(k * I));  // [k, I]
-    const int32_t* ids = p.ids.ptr<const int32_t>();
-    const int kk = static_cast<int>(k), EE = static_cast<int>(E);
-    const bool up = skinny_gemm_experts(c, ids, kk, first, EE, I, H, plan.gate_up, plan.s1, H,
-                                        p.x.ptr<const bf16>(), 0, plan.act, I, I);
-    DUET_CHECK(up, "cuda moe_experts: one token's gate_up products");
-    if (p.out.dtype == DType::kBF16 &&
-        skinny_moe_down_combine(c, ids, p.weights.ptr<const float>(), kk, first, EE, plan.down,
-                                plan.s2, plan.act, p.out.ptr<bf16>(), H, I))
-      return;
-    plan.y = c.workspace_as<bf16>(kWsMoeY, static_cast<size_t>(k * H));  // [k, H]
-    const bool down = skinny_gemm_experts(c, ids, kk, first, EE, H, I, plan.down, plan.s2, I,
-                                          plan.act, I, plan.y, H, 0);
-    DUET_CHECK(down, "cuda moe_experts: one token's down products");
-    return combine(nullptr);
-  }
 
   // Both grouped kernels see every expert's row range on the device; a token's experts are
   // distinct, so no expert holds more than T rows.
@@ -369,7 +340,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
       launch_plan(0);
       grouped_gemm(c, up);
       grouped_gemm(c, down);
-      return combine(rows);
+      return combine();
     }
   }
 
@@ -407,7 +378,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
       moe_pack(c, pack);
       grouped_gemm_wgmma(c, up, S);
       grouped_gemm_wgmma(c, down, S);
-      return combine(rows);
+      return combine();
     }
   }
 
@@ -508,7 +479,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
       off += n;
     }
   }
-  combine(rows);
+  combine();
 }
 
 }  // namespace duet::cuda

@@ -5,8 +5,6 @@
 // GB/s), and at batch 1 decode is nothing but such products. Batched forms: the MoE plan's
 // pointer arrays, one expert chunk of `rows` rows per entry; strided problems (MLA's per-head
 // products), where y = x w with w stored [K, N] has its own kernel.
-#include <climits>
-
 #include "backend/cuda/cuda_common.cuh"
 
 namespace duet::cuda {
@@ -45,17 +43,6 @@ struct SkinnyArgs {
   const int32_t* expert_ids;
   int first_expert, num_experts;
 };
-
-// acc += dot(w, x) over 8 values; w already converted (once per chunk, shared by the rows).
-__device__ __forceinline__ void fma8(float& acc, const float2 (&w)[4], const uint4& x) {
-  const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&x);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 b = __bfloat1622float2(xp[i]);
-    acc = fmaf(w[i].x, b.x, acc);
-    acc = fmaf(w[i].y, b.y, acc);
-  }
-}
 
 // acc[v][m] += x[m] . w[v] over this lane's chunks of NW weight rows (a feature, or a gate and
 // an up row), LANES lanes sharing the rows (a warp, or the whole CTA), summed over the warp on
@@ -224,105 +211,6 @@ __global__ void __launch_bounds__(kXwGroups * 8) skinny_xw_kernel(SkinnyArgs a) 
   static_cast<bf16*>(a.y)[b * a.y_bstride + m * a.ldy + out] = __float2bfloat16_rn(sum);
 }
 
-// One token's routed experts after SwiGLU: out[n] = sum over its pairs r in ascending expert id
-// (ties by slot; experts not held here left out) of weight_r * bf16(act_r . down_{e_r}[n]), a
-// warp per output feature computing every pair's dot. The down products and the weighted combine
-// in one launch; each dot runs its chunks in the skinny kernel's order (a lane's chunks ascending,
-// then the same shuffle reduction) and the sum in the combine kernel's, so the bits are theirs.
-constexpr int kMaxPairs = 8;
-
-struct DownCombineArgs {
-  const int32_t* ids;    // [k] global expert ids
-  const float* weights;  // [k]
-  int k, first, E;
-  const bf16* down;  // expert e: [N, K] at down + e * w_estride
-  int64_t w_estride;
-  const bf16* act;  // [k, K]: pair j's SwiGLU row
-  bf16* out;        // [N]
-  int N, K;
-};
-
-__global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineArgs a) {
-  constexpr unsigned kAll = 0xffffffffu;
-  constexpr int kLoads = 2;  // per lane and pair; the order of the sums does not depend on it
-  // The pairs' act rows, [k, K], staged once per CTA: read from global memory inside the loop,
-  // each chunk was one more dependent round trip after the weights'.
-  extern __shared__ uint4 act_rows[];
-  const int chunks = a.K / 8;
-  for (int i = threadIdx.x; i < a.k * chunks; i += kWarps * 32)
-    act_rows[i] = reinterpret_cast<const uint4*>(a.act)[i];
-  __syncthreads();
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int n = blockIdx.x * kWarps + warp;
-  if (n >= a.N) return;
-  // Lane j < k holds pair j; its rank among the held pairs orders the sum.
-  int e = -1, key = INT_MAX;
-  float wt = 0.0f;
-  if (lane < a.k) {
-    const int id = a.ids[lane];
-    if (id - a.first >= 0 && id - a.first < a.E) {
-      e = id - a.first;
-      key = id;
-      wt = a.weights[lane];
-    }
-  }
-  int rank = 0;
-  for (int i = 0; i < a.k; ++i) {
-    const int ki = __shfl_sync(kAll, key, i);
-    rank += ki < key || (ki == key && i < lane);
-  }
-  const unsigned held = __ballot_sync(kAll, e >= 0);
-  const int used = __popc(held);
-  const uint4* wrow[kMaxPairs];
-  const uint4* xrow[kMaxPairs];
-  float pw[kMaxPairs];
-#pragma unroll
-  for (int r = 0; r < kMaxPairs; ++r) {
-    const unsigned at = __ballot_sync(kAll, e >= 0 && rank == r);
-    const int j = at ? __ffs(at) - 1 : 0;
-    const int er = __shfl_sync(kAll, e, j);
-    pw[r] = __shfl_sync(kAll, wt, j);
-    wrow[r] = reinterpret_cast<const uint4*>(a.down + (er < 0 ? 0 : er) * a.w_estride +
-                                             static_cast<int64_t>(n) * a.K);
-    xrow[r] = act_rows + j * chunks;
-  }
-  float acc[kMaxPairs] = {};
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kLoads) {
-    uint4 wv[kMaxPairs][kLoads];
-#pragma unroll
-    for (int r = 0; r < kMaxPairs; ++r) {
-      if (r >= used) break;
-#pragma unroll
-      for (int u = 0; u < kLoads; ++u) {
-        const int c = c0 + u * 32;
-        wv[r][u] = c < chunks ? __ldcs(wrow[r] + c) : make_uint4(0, 0, 0, 0);
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < kMaxPairs; ++r) {
-      if (r >= used) break;
-#pragma unroll
-      for (int u = 0; u < kLoads; ++u) {
-        const int c = c0 + u * 32;
-        if (c >= chunks) break;
-        float2 wf[4];
-        const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[r][u]);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
-        fma8(acc[r], wf, xrow[r][c]);
-      }
-    }
-  }
-  float sum = 0.0f;
-#pragma unroll
-  for (int r = 0; r < kMaxPairs; ++r) {
-#pragma unroll
-    for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(kAll, acc[r], off);
-    if (r < used) sum = fmaf(pw[r], __bfloat162float(__float2bfloat16_rn(acc[r])), sum);
-  }
-  if (lane == 0) a.out[n] = __float2bfloat16_rn(sum);
-}
-
 // Up to this many features a CTA per feature (at most this many CTAs).
 constexpr int kCtaRowFeatures = 1024;
 
@@ -477,30 +365,6 @@ bool skinny_gemm_experts(Context& c, const int32_t* ids, int k, int first, int E
   a.first_expert = first;
   a.num_experts = E;
   launch<bf16>(c, a, k);
-  return true;
-}
-
-bool skinny_moe_down_combine(Context& c, const int32_t* ids, const float* weights, int k, int first,
-                             int E, const bf16* down, int64_t w_estride, const bf16* act, bf16* out,
-                             int64_t N, int64_t K) {
-  const size_t smem = static_cast<size_t>(k) * K * sizeof(bf16);  // the act rows
-  if (k < 1 || k > kMaxPairs || K % 8 != 0 || w_estride % 8 != 0 || !aligned16(down) ||
-      !aligned16(act) || N > (int64_t{1} << 30) || smem > 48 * 1024)
-    return false;
-  DownCombineArgs a{ids,
-                    weights,
-                    k,
-                    first,
-                    E,
-                    down,
-                    w_estride,
-                    act,
-                    out,
-                    static_cast<int>(N),
-                    static_cast<int>(K)};
-  down_combine_kernel<<<static_cast<unsigned>(ceil_div(N, kWarps)), kWarps * 32, smem, c.stream>>>(
-      a);
-  DUET_CUDA_LAUNCHED();
   return true;
 }
 
