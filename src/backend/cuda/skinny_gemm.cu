@@ -307,6 +307,30 @@ bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Te
   return skinny_single(c, x, w, y, true);
 }
 
+namespace {
+
+// Problem b at w + b * w_bstride, x + b * x_bstride, y + b * y_bstride.
+SkinnyArgs strided_args(const bf16* w, int64_t ldw, int64_t w_bstride, const bf16* x, int64_t ldx,
+                        int64_t x_bstride, void* y, int64_t ldy, int64_t y_bstride, int64_t rows,
+                        int64_t N, int64_t K) {
+  SkinnyArgs a{};
+  a.w = w;
+  a.x = x;
+  a.y = y;
+  a.ldw = ldw;
+  a.ldx = ldx;
+  a.ldy = ldy;
+  a.w_bstride = w_bstride;
+  a.x_bstride = x_bstride;
+  a.y_bstride = y_bstride;
+  a.rows = static_cast<int>(rows);
+  a.N = static_cast<int>(N);
+  a.K = static_cast<int>(K);
+  return a;
+}
+
+}  // namespace
+
 bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_t N, int64_t K,
                                  const bf16* x, int64_t ldx, int64_t stride_x, const bf16* w,
                                  int64_t ldw, int64_t stride_w, bf16* y, int64_t ldy,
@@ -317,19 +341,8 @@ bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_
   // Without w_transposed x moves as 16-byte chunks along k; with it w does along n.
   if (w_transposed ? N % 8 != 0 : K % 8 != 0 || ldx % 8 != 0 || stride_x % 8 != 0 || !aligned16(x))
     return false;
-  SkinnyArgs a{};
-  a.w = w;
-  a.x = x;
-  a.y = y;
-  a.ldw = ldw;
-  a.ldx = ldx;
-  a.ldy = ldy;
-  a.w_bstride = stride_w;
-  a.x_bstride = stride_x;
-  a.y_bstride = stride_y;
-  a.rows = static_cast<int>(rows);
-  a.N = static_cast<int>(N);
-  a.K = static_cast<int>(K);
+  const SkinnyArgs a =
+      strided_args(w, ldw, stride_w, x, ldx, stride_x, y, ldy, stride_y, rows, N, K);
   if (!w_transposed) {
     launch<bf16>(c, a, static_cast<int>(batch));
     return true;
@@ -347,19 +360,7 @@ bool skinny_gemm_experts(Context& c, const int32_t* ids, int k, int first, int E
   if (k < 1 || k > 65535 || K % 8 != 0 || ldw % 8 != 0 || w_estride % 8 != 0 || x_stride % 8 != 0 ||
       !aligned16(w) || !aligned16(x) || N > (int64_t{1} << 30))
     return false;
-  SkinnyArgs a{};
-  a.w = w;
-  a.x = x;
-  a.y = y;
-  a.ldw = ldw;
-  a.ldx = K;
-  a.ldy = N;
-  a.w_bstride = w_estride;
-  a.x_bstride = x_stride;
-  a.y_bstride = y_stride;
-  a.rows = 1;
-  a.N = static_cast<int>(N);
-  a.K = static_cast<int>(K);
+  SkinnyArgs a = strided_args(w, ldw, w_estride, x, K, x_stride, y, N, y_stride, 1, N, K);
   a.glu_offset = glu_offset;
   a.expert_ids = ids;
   a.first_expert = first;
