@@ -150,6 +150,24 @@ class Backend {
                              const Tensor& tokens) = 0;
 };
 
+// The ops enqueued during this scope's life form a side branch (Backend::begin_side); it ends
+// with the scope, also when an op throws, so the backend's main queue is never left redirected.
+class SideBranch {
+ public:
+  explicit SideBranch(Backend& be) : be_(be) { be_.begin_side(); }
+  ~SideBranch() {
+    try {
+      be_.end_side();
+    } catch (...) {  // an error here resurfaces at the backend's next call
+    }
+  }
+  SideBranch(const SideBranch&) = delete;
+  SideBranch& operator=(const SideBranch&) = delete;
+
+ private:
+  Backend& be_;
+};
+
 // The CPU reference backend with `threads` worker threads.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 // "cpu", "cuda", or "" for the default (cuda when built in and a GPU is usable, else cpu).

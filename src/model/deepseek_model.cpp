@@ -78,9 +78,10 @@ void DeepseekModel::layers(MicroBatch& mb, LatentCache& cache) {
       // The shared experts need only the normed rows: on a side branch they run beside the
       // router and the routed experts, which at decode sizes are chains of latency-bound
       // launches. Neither writes what the other touches (scratch slots and workspaces apart).
-      be_.begin_side();
-      shared_experts(mb, l);
-      be_.end_side();
+      {
+        SideBranch side(be_);
+        shared_experts(mb, l);
+      }
       routed_experts(mb, l, mb.normed, Tensor{}, mb.ffn_out);
       be_.join_side();
     } else {
@@ -188,10 +189,11 @@ void DeepseekModel::attention(MicroBatch& mb, int64_t l, LatentCache& cache) {
   }
   // The cache write (with q's RoPE) on a side branch: mla_attention's q absorption reads only
   // q's no-RoPE columns and runs beside it; the attention itself joins the branch first.
-  be_.begin_side();
-  be_.mla_cache_write_and_rope_q(ckv, L.kv_a_norm, kLatentNormEps, mb.positions, mb.slots, rope_,
-                                 cache.layer(l), q, heads, dn);
-  be_.end_side();
+  {
+    SideBranch side(be_);
+    be_.mla_cache_write_and_rope_q(ckv, L.kv_a_norm, kLatentNormEps, mb.positions, mb.slots, rope_,
+                                   cache.layer(l), q, heads, dn);
+  }
   // attn: [T, heads * dv]
   Tensor attn = mb.scratch(be_, kAttn, act, T, heads * dv);
   MlaParams p;

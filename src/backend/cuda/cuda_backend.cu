@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -204,10 +205,11 @@ class CudaBackend final : public Backend {
   }
   void end_side() override {
     if (!c_.on_side) return;
-    DUET_CUDA_CHECK(cudaEventRecord(c_.side_done, side_.stream));
+    // Back on the main stream first, so an error below leaves no op redirected.
     c_.stream = main_.stream;
     c_.blas = main_.blas;
     c_.on_side = false;
+    DUET_CUDA_CHECK(cudaEventRecord(c_.side_done, side_.stream));
     c_.side_pending = true;
   }
   void join_side() override {
@@ -224,11 +226,23 @@ class CudaBackend final : public Backend {
     c_.capturing = true;
   }
   std::unique_ptr<Graph> end_capture() override {
-    DUET_CHECK(c_.capturing && !c_.on_side, "cuda: end_capture without begin_capture");
-    join_side();  // a recording must end with every branch joined
+    DUET_CHECK(c_.capturing, "cuda: end_capture without begin_capture");
+    // A recording must end with every branch joined (one an error left open is ended here);
+    // whatever fails on the way, the capture itself ends, so the stream takes work again.
+    std::string branch_error;
+    try {
+      end_side();
+      join_side();
+    } catch (const std::exception& e) {
+      branch_error = e.what();
+    }
     c_.capturing = false;
     cudaGraph_t graph = nullptr;
     DUET_CUDA_CHECK(cudaStreamEndCapture(c_.stream, &graph));
+    if (!branch_error.empty()) {
+      cudaGraphDestroy(graph);
+      fail(branch_error);
+    }
     cudaGraphExec_t exec = nullptr;
     const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);

@@ -185,6 +185,26 @@ TEST_F(CudaOps, SideBranchJoinsEagerAndRecorded) {
     be->fill_nan(y2);
     graph->replay();
     EXPECT_EQ(download(y2), eager) << "side branch, recorded";
+    // An op that fails inside a branch (here a shape error, eagerly and while recording) leaves
+    // the backend on its main stream: the recording still ends, and the step runs as before.
+    const Tensor bad = empty(T, K + 8);
+    EXPECT_THROW(
+        {
+          SideBranch side(*be);
+          be->gemm(bad, w1d, y1);
+        },
+        Error);
+    be->begin_capture();
+    EXPECT_THROW(
+        {
+          SideBranch side(*be);
+          be->gemm(bad, w1d, y1);
+        },
+        Error);
+    be->end_capture();
+    be->fill_nan(y2);
+    step();
+    EXPECT_EQ(download(y2), eager) << "side branch after a failed op";
   }
 }
 
