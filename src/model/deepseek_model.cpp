@@ -23,14 +23,7 @@ enum Slot : size_t {
   kLogitsSel,
   kLogits,
   kLogitsF32,
-  kIds,
-  kPositions,
-  kSlots,
-  kQStart,
-  kKvLen,
-  kDecode,
-  kBlockTable,
-  kLogitRows,
+  kIndexArrays,  // the step's token ids, positions, slots, ... in one buffer (PackedIndices)
   kSampled,
   kNumSlots
 };
@@ -92,12 +85,41 @@ void DeepseekModel::layers(MicroBatch& mb, LatentCache& cache) {
 }
 
 namespace {
-Tensor upload_i32(Backend& be, MicroBatch& mb, size_t slot, const std::vector<int32_t>& v,
-                  int64_t rows, int64_t cols) {
-  Tensor t = mb.scratch(be, slot, DType::kI32, rows, cols);
-  if (!v.empty()) be.copy_to_device(t.data, v.data(), v.size() * sizeof(int32_t));
-  return t;
-}
+// A step's I32 index arrays packed into one host buffer and uploaded by one copy (eight small
+// copies were eight host round trips through the driver between steps, with the GPU idle).
+// Each array starts at a 16-byte boundary; its tensor is a view of the device buffer.
+class PackedIndices {
+ public:
+  // Adds v, an I32 [rows, cols] array; returns its index for view().
+  size_t add(const std::vector<int32_t>& v, int64_t rows, int64_t cols) {
+    DUET_CHECK(static_cast<int64_t>(v.size()) == rows * cols, "index array of ", v.size(),
+               " values for [", rows, ", ", cols, "]");
+    parts_.push_back({host_.size(), rows, cols});
+    host_.insert(host_.end(), v.begin(), v.end());
+    host_.resize((host_.size() + 3) / 4 * 4, 0);
+    return parts_.size() - 1;
+  }
+  // Uploads everything into the MicroBatch slot kIndexArrays.
+  void upload(Backend& be, MicroBatch& mb) {
+    device_ = mb.scratch(be, kIndexArrays, DType::kI32, 1, static_cast<int64_t>(host_.size()));
+    if (!host_.empty())
+      be.copy_to_device(device_.data, host_.data(), host_.size() * sizeof(int32_t));
+  }
+  Tensor view(size_t i) const {
+    const Part& p = parts_[i];
+    return Tensor::matrix(static_cast<int32_t*>(device_.data) + p.offset, DType::kI32, p.rows,
+                          p.cols);
+  }
+
+ private:
+  struct Part {
+    size_t offset;
+    int64_t rows, cols;
+  };
+  std::vector<int32_t> host_;
+  std::vector<Part> parts_;
+  Tensor device_;
+};
 }  // namespace
 
 void DeepseekModel::begin(MicroBatch& mb, const ForwardBatch& batch) {
@@ -143,21 +165,28 @@ void DeepseekModel::upload(MicroBatch& mb, const ForwardBatch& batch, int64_t ta
                 table.begin() + i * max_blocks);
   }
   DUET_CHECK(mb.h_q_start.back() == T, "sequence token counts do not add up to the batch");
-  mb.ids = upload_i32(be_, mb, kIds, batch.token_ids, 1, T);
-  mb.positions = upload_i32(be_, mb, kPositions, positions, 1, T);
-  mb.slots = upload_i32(be_, mb, kSlots, slots, 1, T);
-  mb.q_start = upload_i32(be_, mb, kQStart, mb.h_q_start, 1, mb.num_seqs + 1);
-  mb.kv_len = upload_i32(be_, mb, kKvLen, mb.h_kv_len, 1, mb.num_seqs);
-  mb.decode = upload_i32(be_, mb, kDecode, mb.h_decode, 1, mb.num_seqs);
-  mb.block_table =
-      upload_i32(be_, mb, kBlockTable, table, mb.num_seqs, static_cast<int64_t>(max_blocks));
+  const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
+  for (int32_t r : batch.logit_rows) DUET_CHECK(r >= 0 && r < T, "logit row ", r, " out of range");
+  PackedIndices idx;
+  const size_t ids = idx.add(batch.token_ids, 1, T), pos = idx.add(positions, 1, T);
+  const size_t sl = idx.add(slots, 1, T), qs = idx.add(mb.h_q_start, 1, mb.num_seqs + 1);
+  const size_t kv = idx.add(mb.h_kv_len, 1, mb.num_seqs),
+               dec = idx.add(mb.h_decode, 1, mb.num_seqs);
+  const size_t bt = idx.add(table, mb.num_seqs, static_cast<int64_t>(max_blocks));
+  const size_t lr = idx.add(batch.logit_rows, 1, R);
+  idx.upload(be_, mb);
+  mb.ids = idx.view(ids);
+  mb.positions = idx.view(pos);
+  mb.slots = idx.view(sl);
+  mb.q_start = idx.view(qs);
+  mb.kv_len = idx.view(kv);
+  mb.decode = idx.view(dec);
+  mb.block_table = idx.view(bt);
+  mb.logit_rows = idx.view(lr);
   mb.hidden = mb.scratch(be_, kHidden, act, T, H);
   mb.normed = mb.scratch(be_, kNormed, act, T, H);
   mb.sub_out = mb.scratch(be_, kSubOut, act, T, H);
   mb.ffn_out = mb.scratch(be_, kFfnOut, act, T, H);
-  const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
-  for (int32_t r : batch.logit_rows) DUET_CHECK(r >= 0 && r < T, "logit row ", r, " out of range");
-  mb.logit_rows = upload_i32(be_, mb, kLogitRows, batch.logit_rows, 1, R);
 }
 
 void DeepseekModel::embed(MicroBatch& mb) {

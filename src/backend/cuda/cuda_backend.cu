@@ -117,6 +117,8 @@ class CudaBackend final : public Backend {
     }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
+    DUET_CUDA_CHECK(cudaMalloc(&c_.greedy_done, cuda::kMaxGreedyRows * sizeof(unsigned)));
+    DUET_CUDA_CHECK(cudaMemset(c_.greedy_done, 0, cuda::kMaxGreedyRows * sizeof(unsigned)));
     if (cuda::OpProfile::requested()) prof_ = std::make_unique<cuda::OpProfile>(c_.stream);
     // Benchmark baseline: MoE at prefill sizes on cuBLAS batches (counts read back) instead of
     // the warpgroup-MMA grouped kernel.
@@ -142,6 +144,7 @@ class CudaBackend final : public Backend {
     cudaEventDestroy(fork_);
     cudaEventDestroy(c_.side_done);
     cudaFree(c_.route_done);
+    cudaFree(c_.greedy_done);
   }
 
   std::string name() const override { return "cuda"; }

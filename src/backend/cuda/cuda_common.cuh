@@ -152,6 +152,7 @@ enum WsSlot : int {
   kWsConvert,
   kWsConvertSide,  // kWsConvert of ops on the side branch (they may run beside the main one)
   kWsSampleSpecs,
+  kWsSampleGreedy,  // sample_greedy's per-chunk keys
   kWsNumSlots
 };
 
@@ -199,8 +200,10 @@ struct Context {
   void* upload_pinned = nullptr;
   size_t upload_pinned_bytes = 0;
   cudaEvent_t upload_done = nullptr;
-  // Zero between launches: the fused small-batch router counts its finished CTAs here.
+  // Zero between launches: the fused small-batch router counts its finished CTAs here, and
+  // sample_greedy each row's (kMaxGreedyRows of them).
   unsigned* route_done = nullptr;
+  unsigned* greedy_done = nullptr;
   // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
   CudnnSdpa* cudnn = nullptr;
   bool cudnn_tried = false;
@@ -319,6 +322,11 @@ bool moe_one_token(Context& c, const ExpertParams& p);
 // moe_route.cu / moe_experts.cu
 void moe_route(Context& c, const RouterParams& p);
 void moe_experts(Context& c, const ExpertParams& p);
+// sample_greedy.cu: sample_tokens when every row is greedy and there are at most kMaxGreedyRows
+// rows, each row spread over many CTAs; false (nothing launched) otherwise.
+constexpr int64_t kMaxGreedyRows = 64;
+bool sample_greedy(Context& c, const Tensor& logits, const std::vector<SampleSpec>& specs,
+                   const Tensor& tokens);
 // sample.cu: tokens[r] = the token row r of logits picks under specs[r] (semantics: sample_row).
 void sample_tokens(Context& c, const Tensor& logits, const std::vector<SampleSpec>& specs,
                    const Tensor& tokens);

@@ -81,6 +81,30 @@ TEST_F(CudaSample, MatchesTheHostReference) {
   }
 }
 
+// All-greedy batches of up to 64 rows run the split kernel (sample_greedy.cu): chunk tails,
+// rows shorter than a chunk, tie-heavy and -inf rows, and unaligned rows (a column offset of
+// one, the scalar loads); 65 rows go back to the one-CTA-per-row kernel.
+TEST_F(CudaSample, GreedyRowsMatchTheHostReference) {
+  for (auto [R, V] : {std::pair<int64_t, int64_t>{1, 1},
+                      {3, 5},
+                      {64, 2047},
+                      {2, 2048},
+                      {5, 4099},
+                      {1, 163840},
+                      {65, 3000}}) {
+    for (int64_t offset : {0, 1}) {
+      SCOPED_TRACE("R " + std::to_string(R) + " V " + std::to_string(V) + " offset " +
+                   std::to_string(offset));
+      const auto l = make_logits(R, V + offset, static_cast<uint32_t>(R * V + offset));
+      const std::vector<SampleSpec> specs(static_cast<size_t>(R));  // temperature 0
+      const auto got =
+          sample(upload(l, R, V + offset, DType::kF32).slice_cols(offset, offset + V), specs);
+      for (int64_t r = 0; r < R; ++r)
+        EXPECT_EQ(got[r], sample_row(&l[r * (V + offset) + offset], V, specs[r])) << "row " << r;
+    }
+  }
+}
+
 TEST_F(CudaSample, CutsThatLeaveOneTokenAreGreedy) {
   const int64_t R = 96, V = 20000;
   const auto l = make_logits(R, V, 5);

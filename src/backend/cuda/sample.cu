@@ -1,5 +1,6 @@
 // Token sampling on the device: one 512-thread CTA per logit row, the semantics of sample_row
-// (sample_spec.h) without sorting the vocabulary.
+// (sample_spec.h) without sorting the vocabulary. Up to 64 rows that are all greedy take
+// sample_greedy.cu instead (each row spread over many CTAs).
 //
 // Every token gets an order-preserving 64-bit key (logit bits, then the inverted id), so the
 // CPU's order "logit descending, ties to the lower id" is "key descending" with no ties. Each
@@ -21,6 +22,7 @@
 #include <cub/block/block_scan.cuh>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/sample_keys.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -83,10 +85,6 @@ struct Row {
   const double* exp2_tab;
 };
 
-__device__ __forceinline__ float plus_zero(float v) {
-  return v == 0.0f ? 0.0f : v;  // -0 and +0 tie on the CPU
-}
-
 __device__ __forceinline__ float load(const Row& r, int i) {
   return plus_zero(__ldg(r.l + i));
 }
@@ -119,20 +117,6 @@ __device__ __forceinline__ void for_row(const Row& r, F&& f) {
     for (int j = 0; j < kUnroll; ++j) f(v[j], base + j * kThreads + t);
   }
   for (int i = base + t; i < r.V; i += kThreads) f(load(r, i), i);
-}
-
-__device__ __forceinline__ unsigned ordered(float v) {
-  const unsigned b = __float_as_uint(v);
-  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-
-__device__ __forceinline__ unsigned long long make_key(float v, int id) {
-  return (static_cast<unsigned long long>(ordered(v)) << 32) |
-         (0xffffffffu - static_cast<unsigned>(id));
-}
-
-__device__ __forceinline__ int key_id(unsigned long long k) {
-  return static_cast<int>(0xffffffffu - static_cast<unsigned>(k));
 }
 
 // Bucket of a logit: floor((best - l) * 16 / T), monotone in l; -inf and far tails go last.
@@ -475,7 +459,7 @@ void sample_tokens(Context& c, const Tensor& logits, const std::vector<SampleSpe
   DUET_CHECK(logits.cols >= 1 && logits.cols < (int64_t{1} << 31), "sample_tokens: vocab ",
              logits.cols);
   const int64_t R = logits.rows;
-  if (R == 0) return;
+  if (R == 0 || sample_greedy(c, logits, specs, tokens)) return;
   // specs: [R] on the device, through the pinned staging buffer.
   const auto* d_specs = static_cast<const SampleSpec*>(
       c.upload(kWsSampleSpecs, specs.data(), specs.size() * sizeof(SampleSpec)));
