@@ -211,10 +211,6 @@ __global__ void __launch_bounds__(S::kWarps * 32)
   }
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 // The weights as a [E, N + glu_offset, K] bf16 tensor in boxes of [1, box_rows, 64].
 bool weight_map(const GroupedGemm& g, int box_rows, CUtensorMap* map) {
   return bf16_stacked_map(g.w, g.E, g.N + g.glu_offset, g.K, g.ldw, g.w_stride, box_rows, map);

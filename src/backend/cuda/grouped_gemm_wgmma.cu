@@ -266,7 +266,6 @@ void launch(Context& c, const GroupedGemm& g, int64_t x_rows) {
 }  // namespace
 
 bool grouped_gemm_wgmma_fits(const GroupedGemm& g, int64_t x_rows) {
-  auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   return g.row_src == nullptr && g.E <= kMaxExperts && g.N % 8 == 0 && g.K > 0 && g.K % 8 == 0 &&
          g.ldx % 8 == 0 && g.ldw % 8 == 0 && g.w_stride % 8 == 0 && g.ldy % 8 == 0 &&
          (g.glu_offset == 0 || g.glu_offset >= g.N) && g.N + g.glu_offset < (int64_t{1} << 30) &&

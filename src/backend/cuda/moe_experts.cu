@@ -298,9 +298,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
     DUET_CUDA_LAUNCHED();
   };
   auto combine = [&] {
-    const bool vec = H % 8 == 0 && p.out.ld % 8 == 0 &&
-                     reinterpret_cast<uintptr_t>(p.out.data) % 16 == 0 &&
-                     reinterpret_cast<uintptr_t>(plan.y) % 16 == 0;
+    const bool vec = H % 8 == 0 && p.out.ld % 8 == 0 && aligned16(p.out.data) && aligned16(plan.y);
     combine_kernel<<<dim3(static_cast<unsigned>(T),
                           static_cast<unsigned>(ceil_div(H, kCombineCols))),
                      kCombineThreads, 0, c.stream>>>(
@@ -430,8 +428,7 @@ void moe_experts(Context& c, const ExpertParams& p) {
   plan.batch = static_cast<int>(M ? batch : 0);
   plan.M = static_cast<int>(M);
   // One token is the only row of every chunk: the GEMMs read it where it is.
-  if (T == 1 && M == 1 && H % 8 == 0 && reinterpret_cast<uintptr_t>(p.x.data) % 16 == 0)
-    plan.x_one = p.x.ptr<const bf16>();
+  if (T == 1 && M == 1 && H % 8 == 0 && aligned16(p.x.data)) plan.x_one = p.x.ptr<const bf16>();
   launch_plan(batch);
   if (!plan.x_one) {
     permute_kernel<<<static_cast<unsigned>(S), kThreads, 0, c.stream>>>(

@@ -111,10 +111,6 @@ __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineAr
   if (lane == 0) a.out[n] = __float2bfloat16_rn(sum);
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 }  // namespace
 
 bool moe_one_token(Context& c, const ExpertParams& p) {

@@ -95,8 +95,7 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 bool moe_pack_fits(int64_t E, int64_t H, int64_t ld_x, const void* x, const void* xp) {
-  return E <= kMaxExperts && H % 8 == 0 && ld_x % 8 == 0 &&
-         reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(xp) % 16 == 0;
+  return E <= kMaxExperts && H % 8 == 0 && ld_x % 8 == 0 && aligned16(x) && aligned16(xp);
 }
 
 void moe_pack(Context& c, const MoePack& p) {

@@ -228,8 +228,8 @@ void moe_route(Context& c, const RouterParams& p) {
   float* logits = c.workspace_as<float>(kWsRouterLogits, static_cast<size_t>(T * E));
   const bool fused = T <= kFusedRows && E <= 1024 && p.x.dtype == DType::kBF16 &&
                      p.gate.dtype == DType::kBF16 && p.x.cols % 8 == 0 && p.x.ld % 8 == 0 &&
-                     p.gate.ld % 8 == 0 && reinterpret_cast<uintptr_t>(p.x.data) % 16 == 0 &&
-                     reinterpret_cast<uintptr_t>(p.gate.data) % 16 == 0 && p.gate.rows == E;
+                     p.gate.ld % 8 == 0 && aligned16(p.x.data) && aligned16(p.gate.data) &&
+                     p.gate.rows == E;
   if (!fused) gemm(c, p.x, p.gate, Tensor::matrix(logits, DType::kF32, T, E));
   RouteArgs a;
   a.logits = logits;

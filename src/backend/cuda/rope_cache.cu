@@ -178,13 +178,13 @@ void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float 
   if (ckv.rows == 0) return;
   // The vector kernel: rows of multiples of 8 values at 16-byte aligned addresses, one chunk of
   // the latent or k_rope per thread, at most eight of q's rope part.
-  auto al16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const int64_t half = rope.dim / 2;
   const bool vec = r % 8 == 0 && rope.dim % 8 == 0 && r / 8 + rope.dim / 8 <= kThreads &&
-                   ckv.ld % 8 == 0 && cache.ld % 8 == 0 && al16(ckv.data) && al16(cache.data) &&
-                   al16(norm_w.data) && al16(rope.inv_freq.data) &&
+                   ckv.ld % 8 == 0 && cache.ld % 8 == 0 && aligned16(ckv.data) &&
+                   aligned16(cache.data) && aligned16(norm_w.data) &&
+                   aligned16(rope.inv_freq.data) &&
                    (!q || (rq.head_dim % 8 == 0 && rq.nope_dim % 8 == 0 && rq.ld % 8 == 0 &&
-                           al16(rq.q) && rq.heads * rope.dim / 8 <= kMaxQChunks * kThreads));
+                           aligned16(rq.q) && rq.heads * rope.dim / 8 <= kMaxQChunks * kThreads));
   auto launch = [&](auto* w) {
     using TW = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
     auto* kernel = vec ? cache_write_vec_kernel<TW> : cache_write_kernel<TW>;

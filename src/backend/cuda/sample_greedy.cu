@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(kThreads)
   const float* row = logits + r * ld;
   const int begin = blockIdx.x * kChunk, end = min(V, begin + kChunk);
   unsigned long long best = 0;  // below every key (a key's low half, 2^32 - 1 - id, is never 0)
-  if (reinterpret_cast<uintptr_t>(row) % 16 == 0 && end - begin == kChunk) {
+  if (aligned16(row) && end - begin == kChunk) {
     float4 v[kChunk / 4 / kThreads];
 #pragma unroll
     for (int j = 0; j < kChunk / 4 / kThreads; ++j)

@@ -235,10 +235,6 @@ void launch(Context& c, const SkinnyArgs& a, int batch) {
     launch_rows<TO, false>(c, a, batch);
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 }  // namespace
 
 namespace {
