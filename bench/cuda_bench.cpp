@@ -304,9 +304,48 @@ void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& 
                       t.prepare_us)});
 }
 
+// Dependent chains of batch-1 decode ops recorded in one graph, per link: what a launch costs
+// between kernels that each wait for the one before (DUET_PDL=0 / noprefetch / default compare
+// programmatic dependent launch and the L2 weight prefetch; run once per setting).
+void chain_rows(Bench& b, std::vector<Row>& rows) {
+  const int64_t H = 2048;
+  Tensor res = b.random(1, H), y = b.random(1, H, 0.01f), xn = b.zeros(1, H, DType::kBF16);
+  Tensor nw = b.random(1, H);
+  struct Chain {
+    const char* what;
+    int links;
+    int64_t N;  // weight rows of each link's product (0: norms only)
+    bool norm;
+  };
+  for (const Chain& ch :
+       {Chain{"add_rms_norm 2048", 64, 0, true}, Chain{"gemm 1 x 2048 x 2048", 64, H, false},
+        Chain{"add_rms_norm + gemm 1 x 2048 x 2048", 64, H, true},
+        Chain{"add_rms_norm + gemm 1 x 2048 x 11264 + copy of 2048", 16, 11264, true}}) {
+    // Distinct weights per link (w: [N, H] each), so that no link finds its weights in L2.
+    std::vector<Tensor> ws;
+    Tensor wide = b.zeros(1, std::max<int64_t>(ch.N, H), DType::kBF16);
+    for (int i = 0; ch.N > 0 && i < ch.links; ++i) ws.push_back(b.random(ch.N, H, 0.02f));
+    b.be->begin_capture();
+    for (int i = 0; i < ch.links; ++i) {
+      if (ch.norm) b.be->add_rms_norm(res, y, nw, 1e-6f, xn);
+      if (ch.N == H) b.be->gemm(xn, ws[static_cast<size_t>(i)], y);
+      if (ch.N > H) {
+        b.be->gemm(xn, ws[static_cast<size_t>(i)], wide);
+        b.be->copy_device(y.data, wide.data, static_cast<size_t>(H) * 2);
+      }
+    }
+    std::unique_ptr<Graph> g = b.be->end_capture();
+    const double us = b.time_us([&] { g->replay(); }, 5) / ch.links;
+    const double bytes = 2.0 * static_cast<double>(ch.N) * H;
+    rows.push_back(
+        {std::string("chain link: ") + ch.what, us,
+         ch.N ? fmt("%.0f GB/s weights", bytes / us / 1e3) : std::string("launch floor")});
+  }
+}
+
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
 // DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a batch of -M tokens);
-// =moe the ceilings and every MoE row.
+// =moe the ceilings and every MoE row; =chain the dependent-launch chains alone.
 int run() {
   Bench b;
   std::vector<Row> rows;
@@ -319,6 +358,11 @@ int run() {
   if (only == "moe") {
     ceilings_decode_experts(b, rows, false);
     moe_experts_rows(b, rows, 0);
+    print(rows);
+    return 0;
+  }
+  if (only == "chain") {
+    chain_rows(b, rows);
     print(rows);
     return 0;
   }

@@ -115,6 +115,16 @@ class CudaBackend final : public Backend {
       side_enabled_ = false;
       log_info("side branches on the main stream (DUET_SIDE_STREAM=0)");
     }
+    int major = 0;
+    DUET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+    c_.pdl = c_.l2_prefetch = major >= 9;
+    if (const char* v = std::getenv("DUET_PDL"); v && std::strcmp(v, "0") == 0) {
+      c_.pdl = c_.l2_prefetch = false;
+      log_info("programmatic dependent launch off (DUET_PDL=0)");
+    } else if (v && std::strcmp(v, "noprefetch") == 0) {
+      c_.l2_prefetch = false;
+      log_info("no L2 weight prefetch before programmatic waits (DUET_PDL=noprefetch)");
+    }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMalloc(&c_.greedy_done, cuda::kMaxGreedyRows * sizeof(unsigned)));

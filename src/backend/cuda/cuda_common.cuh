@@ -181,6 +181,12 @@ struct Context {
     side_pending = false;
   }
   int num_sms = 0;
+  // Own kernels on the decode path launch as programmatic dependents (pdl.cuh; Hopper and later),
+  // and the small weight products prefetch their weights into L2 before they wait
+  // (`l2_prefetch`). DUET_PDL=0 turns both off, DUET_PDL=noprefetch the prefetch (benchmark
+  // baselines).
+  bool pdl = false;
+  bool l2_prefetch = false;
   std::vector<void*> ws_ptr = std::vector<void*>(kWsNumSlots, nullptr);
   std::vector<size_t> ws_bytes = std::vector<size_t>(kWsNumSlots, 0);
   // Bumped whenever a workspace slot is reallocated (recorded graphs then hold stale pointers);

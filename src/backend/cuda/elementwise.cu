@@ -4,6 +4,7 @@
 #include <initializer_list>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -34,6 +35,8 @@ __global__ void __launch_bounds__(kThreads)
     rms_norm_vec_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TX* x2,
                         int64_t ld_x2, const TW* w, float eps, TO* out, int64_t ld_out,
                         int64_t cols) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   TR* r = res + t * ld_res;
@@ -119,6 +122,8 @@ bool vec_rows(int64_t cols, std::initializer_list<const Tensor*> ts) {
 template <typename TT, typename TO>
 __global__ void embedding_kernel(const int32_t* ids, const TT* table, int64_t ld_table, TO* out,
                                  int64_t ld_out, int64_t cols) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t t = blockIdx.x;
   const TT* src = table + static_cast<int64_t>(ids[t]) * ld_table;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
@@ -132,6 +137,8 @@ template <typename TR, typename TX, typename TW, typename TO>
 __global__ void rms_norm_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TX* x2,
                                 int64_t ld_x2, const TW* w, float eps, TO* out, int64_t ld_out,
                                 int64_t cols) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   TR* r = res + t * ld_res;
@@ -196,9 +203,9 @@ void embedding(Context& c, const Tensor& ids, const Tensor& table, const Tensor&
     using TT = std::remove_pointer_t<decltype(tt)>;
     dispatch_float(out.dtype, [&](auto* to) {
       using TO = std::remove_pointer_t<decltype(to)>;
-      embedding_kernel<<<out.rows, kThreads, 0, c.stream>>>(ids.ptr<const int32_t>(),
-                                                            table.ptr<const TT>(), table.ld,
-                                                            out.ptr<TO>(), out.ld, out.cols);
+      launch_pdl(c, embedding_kernel<TT, TO>, dim3(static_cast<unsigned>(out.rows)), kThreads, 0,
+                 ids.ptr<const int32_t>(), table.ptr<const TT>(), table.ld, out.ptr<TO>(), out.ld,
+                 out.cols);
     });
   });
   DUET_CUDA_LAUNCHED();
@@ -228,9 +235,9 @@ void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Ten
                                  x.cols <= 8 * kVecChunks * kThreads
                              ? rms_norm_vec_kernel<TR, TX, TW, TO>
                              : rms_norm_kernel<TR, TX, TW, TO>;
-          kernel<<<x.rows, kThreads, 0, c.stream>>>(x.ptr<TR>(), x.ld, add, ld_add, add2, ld_add2,
-                                                    w.ptr<const TW>(), eps, out.ptr<TO>(), out.ld,
-                                                    x.cols);
+          launch_pdl(c, kernel, dim3(static_cast<unsigned>(x.rows)), kThreads, 0, x.ptr<TR>(), x.ld,
+                     add, ld_add, add2, ld_add2, w.ptr<const TW>(), eps, out.ptr<TO>(), out.ld,
+                     x.cols);
         });
       });
     });

@@ -38,6 +38,8 @@ constexpr int kMaxClusterSplits = 8;  // portable thread-block cluster size
 constexpr int kCombineBatch = 8;      // splits whose loads are in flight together
 
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int s = blockIdx.y, p = blockIdx.x;
   if (!a.decode[s]) return;
   const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
@@ -125,18 +127,16 @@ dim3 plan_decode(Context& c, const MlaParams& p, DecodeArgs& args, const void* k
 // The split combine, after a kernel that wrote partial outputs.
 void launch_combine(Context& c, const MlaParams& p, const DecodeArgs& args) {
   if (args.splits == 1) return;
-  mla_combine_kernel<<<dim3(static_cast<unsigned>(args.rows_max),
-                            static_cast<unsigned>(p.num_seqs)),
-                       kCombineThreads, 0, c.stream>>>(args, args.o_lat);
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, mla_combine_kernel,
+             dim3(static_cast<unsigned>(args.rows_max), static_cast<unsigned>(p.num_seqs)),
+             kCombineThreads, 0, args, args.o_lat);
 }
 
 void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kernel)(DecodeArgs),
                    size_t smem, int64_t M, int64_t KEYS, int threads = kThreads) {
   const dim3 grid =
       plan_decode(c, p, args, reinterpret_cast<const void*>(kernel), smem, M, KEYS, threads);
-  kernel<<<grid, threads, smem, c.stream>>>(args);
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, kernel, grid, threads, smem, args);
   launch_combine(c, p, args);
 }
 
@@ -195,12 +195,16 @@ void launch_splits(Context& c, const DecodeArgs& args, const MlaParams& p, bool 
   cfg.blockDim = dim3(static_cast<unsigned>(threads));
   cfg.dynamicSmemBytes = smem;
   cfg.stream = c.stream;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = 1;
-  attr.val.clusterDim.y = static_cast<unsigned>(args.splits);
-  attr.val.clusterDim.z = 1;
-  cfg.attrs = &attr;
+  // The cluster shape (used only when `clustered`) and the programmatic dependency on the
+  // previous kernel (pdl.cuh; DecodeBlock::init waits).
+  cudaLaunchAttribute attrs[2]{};
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = 1;
+  attrs[0].val.clusterDim.y = static_cast<unsigned>(args.splits);
+  attrs[0].val.clusterDim.z = 1;
+  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attrs[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attrs;
   cfg.numAttrs = 1;
   if (clustered) {
     // Per kernel and cluster size, once per thread.
@@ -225,7 +229,9 @@ void launch_splits(Context& c, const DecodeArgs& args, const MlaParams& p, bool 
     }
     clustered = static_cast<int64_t>(it->clusters) >= static_cast<int64_t>(grid.x) * grid.z;
   }
-  cfg.numAttrs = clustered ? 1 : 0;
+  // Without clusters only the dependency attribute, which then comes first.
+  if (!clustered) attrs[0] = attrs[1];
+  cfg.numAttrs = (clustered ? 1 : 0) + (c.pdl ? 1 : 0);
   DUET_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(kernel_args)..., clustered));
   if (!clustered) launch_combine(c, p, args);
 }

@@ -3,6 +3,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mma.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace duet::cuda::mla {
 
@@ -41,8 +42,12 @@ struct DecodeBlock {
   int s, m0, q0, rows, L, tiles, tile_begin, tile_end;
   size_t part_row;  // the split's first row of part_o / part_lse
 
-  // False when the CTA has nothing to do: not a decode sequence, or no query rows left.
+  // False when the CTA has nothing to do: not a decode sequence, or no query rows left. Every
+  // decode kernel calls this before it touches memory, so it is where they wait as programmatic
+  // dependents (pdl.cuh; mla_decode launches them so).
   __device__ bool init(const DecodeArgs& a, int M, int KEYS) {
+    pdl_launch_dependents();
+    pdl_wait();
     s = blockIdx.z;
     m0 = blockIdx.x * M;
     // All four loads in flight together (one memory round trip before the first tile).

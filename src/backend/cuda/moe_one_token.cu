@@ -7,6 +7,7 @@
 #include <climits>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -33,6 +34,8 @@ struct DownCombineArgs {
 __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineArgs a) {
   constexpr unsigned kAll = 0xffffffffu;
   constexpr int kLoads = 2;  // per lane and pair; the order of the sums does not depend on it
+  pdl_launch_dependents();
+  pdl_wait();  // the weights' addresses depend on the router's ids
   // The pairs' act rows, [k, K], staged once per CTA: read from global memory inside the loop,
   // each chunk was one more dependent round trip after the weights'.
   extern __shared__ uint4 act_rows[];
@@ -143,9 +146,8 @@ bool moe_one_token(Context& c, const ExpertParams& p) {
                     p.out.ptr<bf16>(),
                     static_cast<int>(H),
                     static_cast<int>(I)};
-  down_combine_kernel<<<static_cast<unsigned>(ceil_div(H, kWarps)), kWarps * 32, smem, c.stream>>>(
-      a);
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, down_combine_kernel, dim3(static_cast<unsigned>(ceil_div(H, kWarps))), kWarps * 32,
+             smem, a);
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -151,6 +152,8 @@ __device__ void route_token(const RouteArgs& a, int t, float* smem, float* group
 }
 
 __global__ void route_kernel(RouteArgs a) {
+  pdl_launch_dependents();
+  pdl_wait();
   extern __shared__ float smem[];
   __shared__ float group_val[kWarpsPerBlock][kMaxGroups];
   __shared__ unsigned char group_kept[kWarpsPerBlock][kMaxGroups];
@@ -169,7 +172,12 @@ constexpr int kFusedRows = 2, kFusedThreads = 256;
 template <int MR>
 __global__ void __launch_bounds__(kFusedThreads)
     route_fused_kernel(RouteArgs a, const bf16* x, int64_t ldx, const bf16* gate, int64_t ldg,
-                       int K, float* logits, unsigned* done) {
+                       int K, float* logits, unsigned* done, bool prefetch) {
+  pdl_launch_dependents();
+  // The gate row is a weight: on its way to L2 while the kernel before this one finishes.
+  if (prefetch && threadIdx.x == 0)
+    prefetch_l2_bulk(gate + static_cast<int64_t>(blockIdx.x) * ldg, int64_t{2} * K);
+  pdl_wait();
   extern __shared__ float smem[];
   __shared__ float part[MR][kFusedThreads / 32];
   __shared__ float group_val[MR][kMaxGroups];
@@ -250,16 +258,14 @@ void moe_route(Context& c, const RouterParams& p) {
   if (fused) {
     const size_t smem = T * route_smem_floats(static_cast<int>(E)) * sizeof(float);
     auto* kernel = T == 1 ? route_fused_kernel<1> : route_fused_kernel<2>;
-    kernel<<<static_cast<unsigned>(E), kFusedThreads, smem, c.stream>>>(
-        a, p.x.ptr<const bf16>(), p.x.ld, p.gate.ptr<const bf16>(), p.gate.ld,
-        static_cast<int>(p.x.cols), logits, c.route_done);
-    DUET_CUDA_LAUNCHED();
+    launch_pdl(c, kernel, dim3(static_cast<unsigned>(E)), kFusedThreads, smem, a,
+               p.x.ptr<const bf16>(), p.x.ld, p.gate.ptr<const bf16>(), p.gate.ld,
+               static_cast<int>(p.x.cols), logits, c.route_done, c.l2_prefetch);
     return;
   }
   const size_t smem = kWarpsPerBlock * route_smem_floats(static_cast<int>(E)) * sizeof(float);
-  route_kernel<<<static_cast<unsigned>(ceil_div(T, kWarpsPerBlock)), 32 * kWarpsPerBlock, smem,
-                 c.stream>>>(a);
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, route_kernel, dim3(static_cast<unsigned>(ceil_div(T, kWarpsPerBlock))),
+             32 * kWarpsPerBlock, smem, a);
 }
 
 }  // namespace duet::cuda

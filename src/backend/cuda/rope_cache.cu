@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -43,6 +44,8 @@ __device__ __forceinline__ void rope_q_row(const RopeQ& a, int64_t t, int32_t po
 
 __global__ void rope_q_kernel(RopeQ a, const int32_t* positions, const float* inv_freq, int half,
                               float factor) {
+  pdl_launch_dependents();
+  pdl_wait();
   rope_q_row(a, blockIdx.x, positions[blockIdx.x], inv_freq, half, factor);
 }
 
@@ -53,6 +56,8 @@ __global__ void cache_write_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w,
                                    const int32_t* positions, const int32_t* slots,
                                    const float* inv_freq, int half, float factor, bf16* cache,
                                    int64_t ld_cache, RopeQ rq) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   const bf16* src = ckv + t * ld_ckv;
@@ -95,6 +100,8 @@ __global__ void __launch_bounds__(kThreads)
     cache_write_vec_kernel(const bf16* ckv, int64_t ld_ckv, const TW* w, float eps, int r,
                            const int32_t* positions, const int32_t* slots, const float* inv_freq,
                            int half, float factor, bf16* cache, int64_t ld_cache, RopeQ rq) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
   const int i = threadIdx.x, r8 = r / 8, d8 = half / 4;  // chunks of the latent, of k_rope
@@ -161,10 +168,9 @@ void rope_q(Context& c, const Tensor& q, const Tensor& positions, const RopePara
             int64_t heads, int64_t nope_dim) {
   const RopeQ a = rope_q_args(q, rope, heads, nope_dim);
   if (q.rows == 0) return;
-  rope_q_kernel<<<q.rows, kThreads, 0, c.stream>>>(
-      a, positions.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
-      static_cast<int>(rope.dim / 2), rope.attention_factor);
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, rope_q_kernel, dim3(static_cast<unsigned>(q.rows)), kThreads, 0, a,
+             positions.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(),
+             static_cast<int>(rope.dim / 2), rope.attention_factor);
 }
 
 void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float eps,
@@ -188,10 +194,10 @@ void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float 
   auto launch = [&](auto* w) {
     using TW = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
     auto* kernel = vec ? cache_write_vec_kernel<TW> : cache_write_kernel<TW>;
-    kernel<<<ckv.rows, kThreads, 0, c.stream>>>(
-        ckv.ptr<const bf16>(), ckv.ld, w, eps, static_cast<int>(r), positions.ptr<const int32_t>(),
-        slots.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(), static_cast<int>(half),
-        rope.attention_factor, cache.ptr<bf16>(), cache.ld, rq);
+    launch_pdl(c, kernel, dim3(static_cast<unsigned>(ckv.rows)), kThreads, 0, ckv.ptr<const bf16>(),
+               ckv.ld, w, eps, static_cast<int>(r), positions.ptr<const int32_t>(),
+               slots.ptr<const int32_t>(), rope.inv_freq.ptr<const float>(), static_cast<int>(half),
+               rope.attention_factor, cache.ptr<bf16>(), cache.ld, rq);
   };
   if (norm_w.dtype == DType::kF32)
     launch(norm_w.ptr<const float>());

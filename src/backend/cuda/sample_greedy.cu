@@ -6,6 +6,7 @@
 // the token is sample_kernel's.
 #include <vector>
 
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/sample_keys.cuh"
 
 namespace duet::cuda {
@@ -37,6 +38,8 @@ __device__ unsigned long long block_max(unsigned long long k, unsigned long long
 __global__ void __launch_bounds__(kThreads)
     greedy_kernel(const float* logits, int64_t ld, int V, unsigned long long* partial,
                   unsigned* done, int32_t* tokens) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ unsigned long long warp_keys[kThreads / 32];
   __shared__ bool last;
   const int r = blockIdx.y, chunks = gridDim.x;
@@ -97,10 +100,9 @@ bool sample_greedy(Context& c, const Tensor& logits, const std::vector<SampleSpe
   // partial: [R, chunks] keys.
   auto* partial =
       c.workspace_as<unsigned long long>(kWsSampleGreedy, static_cast<size_t>(R * chunks));
-  greedy_kernel<<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(R)), kThreads, 0,
-                  c.stream>>>(logits.ptr<const float>(), logits.ld, static_cast<int>(V), partial,
-                              c.greedy_done, tokens.ptr<int32_t>());
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, greedy_kernel, dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(R)),
+             kThreads, 0, logits.ptr<const float>(), logits.ld, static_cast<int>(V), partial,
+             c.greedy_done, tokens.ptr<int32_t>());
   return true;
 }
 

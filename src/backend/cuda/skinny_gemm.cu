@@ -5,17 +5,31 @@
 // GB/s), and at batch 1 decode is nothing but such products. Batched forms: the MoE plan's
 // pointer arrays, one expert chunk of `rows` rows per entry; strided problems (MLA's per-head
 // products), where y = x w with w stored [K, N] has its own kernel.
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace duet::cuda {
 namespace {
 
 constexpr int kWarps = 8;   // output features per CTA, one per warp
 constexpr int kUnroll = 4;  // 16-byte loads in flight per lane and weight row
+// Rows of more than kUnroll * 32 chunks (K > 1024) take kWideUnroll loads per lane and row, so
+// that a warp has a whole 2048-wide row in flight at once: with two rounds of loads a
+// [2048, 2048] product took 5.3 us in a chain of them (1.55 TB/s, H100), each round paying the
+// full memory latency.
+constexpr int kWideUnroll = 8;
 // Larger batches go to cuBLAS: every row adds about 17 instructions per 16 weight bytes (an x
 // load, conversions, FMAs), and at 8 rows the kernel was instruction-bound at a fraction of the
 // memory bandwidth (ncu on H100: [3072, 2048] in 29 us, 430 GB/s).
 constexpr int kMaxRows = 2;
+// Products of at most this many weight bytes prefetch them into L2 before their programmatic
+// wait (pdl.cuh): they fit in L2 beside what the step keeps there. Larger ones (the routed
+// experts, the LM head) would push out their own first lines before the loads reach them.
+constexpr int64_t kPrefetchMaxBytes = int64_t{16} << 20;
 
 struct SkinnyArgs {
   // `batch` problems (grid y) given by pointer arrays, or (w_ptrs == nullptr) problem b at
@@ -42,25 +56,33 @@ struct SkinnyArgs {
   // w_bstride); problems whose expert is not in [0, num_experts) are skipped.
   const int32_t* expert_ids;
   int first_expert, num_experts;
+  // Prefetch this CTA's weights into L2 before waiting for the previous kernel (set only where
+  // the weights' addresses need no device data: no pointer arrays, no expert ids).
+  bool prefetch;
 };
+
+// Whether a product of `bytes` weight bytes prefetches them (kPrefetchMaxBytes).
+bool wants_prefetch(const Context& c, int64_t bytes) {
+  return c.l2_prefetch && bytes <= kPrefetchMaxBytes;
+}
 
 // acc[v][m] += x[m] . w[v] over this lane's chunks of NW weight rows (a feature, or a gate and
 // an up row), LANES lanes sharing the rows (a warp, or the whole CTA), summed over the warp on
 // return. All NW rows' loads of a round are issued before any is used.
-template <int MR, int LANES, int NW>
+template <int MR, int LANES, int NW, int U>
 __device__ __forceinline__ void dot_rows(const uint4* const (&wrow)[NW], const bf16* x, int64_t ldx,
                                          int rows, int chunks, int lane, float (&acc)[NW][MR]) {
-  for (int c0 = lane; c0 < chunks; c0 += LANES * kUnroll) {
-    uint4 wv[NW][kUnroll];
+  for (int c0 = lane; c0 < chunks; c0 += LANES * U) {
+    uint4 wv[NW][U];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < U; ++u) {
       const int c = c0 + u * LANES;
 #pragma unroll
       for (int v = 0; v < NW; ++v)  // weights are read once: streaming loads, kept out of L1
         wv[v][u] = c < chunks ? __ldcs(wrow[v] + c) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < U; ++u) {
       const int c = c0 + u * LANES;
       if (c >= chunks) break;
 #pragma unroll
@@ -91,12 +113,21 @@ __device__ __forceinline__ void dot_rows(const uint4* const (&wrow)[NW], const b
 
 // CTA_ROW: the whole CTA shares one output feature (few features: a warp per feature would leave
 // most SMs idle, e.g. the router's 64 took 11 us at one row); otherwise a warp per feature.
-template <int MR, typename TO, bool GLU, bool CTA_ROW>
+template <int MR, typename TO, bool GLU, bool CTA_ROW, int U>
 __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
+  pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
   const int b = blockIdx.y;
+  if (a.prefetch && (CTA_ROW ? threadIdx.x == 0 : lane == 0)) {
+    const bool second = !CTA_ROW && a.w2 && n >= a.N1;
+    const bf16* pw = second ? a.w2 : a.w + b * a.w_bstride;
+    const int64_t pld = second ? a.ldw2 : a.ldw, pn = second ? n - a.N1 : n;
+    prefetch_l2_bulk(pw + pn * pld, int64_t{2} * a.K);
+    if constexpr (GLU) prefetch_l2_bulk(pw + (pn + a.glu_offset) * pld, int64_t{2} * a.K);
+  }
+  pdl_wait();
   int64_t wb = b;  // which weight of the stack
   if (a.expert_ids) {
     wb = a.expert_ids[b] - a.first_expert;
@@ -118,7 +149,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   wrow[0] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * ldw);
   if constexpr (GLU) wrow[1] = reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * ldw);
   float sums[kNW][MR] = {};
-  dot_rows<MR, kLanes, kNW>(wrow, x, a.ldx, a.rows, chunks, l, sums);
+  dot_rows<MR, kLanes, kNW, U>(wrow, x, a.ldx, a.rows, chunks, l, sums);
   float acc[MR], up[MR];
 #pragma unroll
   for (int m = 0; m < MR; ++m) {
@@ -163,9 +194,14 @@ constexpr int kXwCols = 64, kXwGroups = 32;
 
 template <int MR>
 __global__ void __launch_bounds__(kXwGroups * 8) skinny_xw_kernel(SkinnyArgs a) {
+  pdl_launch_dependents();
   const int lane8 = threadIdx.x % 8, group = threadIdx.x / 8, b = blockIdx.y;
   const int n = blockIdx.x * kXwCols + lane8 * 8;
   const bf16* w = a.w + b * a.w_bstride;
+  if (a.prefetch)  // this CTA's 64 columns of every row k: one line each
+    for (int k = threadIdx.x; k < a.K; k += kXwGroups * 8)
+      prefetch_l2_line(w + static_cast<int64_t>(k) * a.ldw + blockIdx.x * kXwCols);
+  pdl_wait();
   const bf16* x = a.x + b * a.x_bstride;
   float acc[MR][8] = {};
   if (n < a.N) {
@@ -219,16 +255,29 @@ void launch_rows(Context& c, const SkinnyArgs& a, int batch) {
   const dim3 grid(static_cast<unsigned>(CTA_ROW ? a.N : ceil_div(a.N, kWarps)),
                   static_cast<unsigned>(batch));
   static_assert(kMaxRows == 2, "one instance per row count");
-  auto* kernel = a.glu_offset > 0 ? (a.rows <= 1 ? skinny_kernel<1, TO, true, CTA_ROW>
-                                                 : skinny_kernel<2, TO, true, CTA_ROW>)
-                                  : (a.rows <= 1 ? skinny_kernel<1, TO, false, CTA_ROW>
-                                                 : skinny_kernel<2, TO, false, CTA_ROW>);
-  kernel<<<grid, kWarps * 32, 0, c.stream>>>(a);
-  DUET_CUDA_LAUNCHED();
+  auto pick = [&](auto unroll) {
+    constexpr int U = decltype(unroll)::value;
+    return a.glu_offset > 0 ? (a.rows <= 1 ? skinny_kernel<1, TO, true, CTA_ROW, U>
+                                           : skinny_kernel<2, TO, true, CTA_ROW, U>)
+                            : (a.rows <= 1 ? skinny_kernel<1, TO, false, CTA_ROW, U>
+                                           : skinny_kernel<2, TO, false, CTA_ROW, U>);
+  };
+  // DUET_SKINNY_WIDE=0: kUnroll for every row length (a benchmark baseline).
+  static const bool wide_enabled = [] {
+    const char* v = std::getenv("DUET_SKINNY_WIDE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  auto* kernel = pick(std::integral_constant<int, kUnroll>{});
+  if constexpr (!CTA_ROW)  // a CTA per feature has 256 lanes on a row: one round of kUnroll
+    if (wide_enabled && a.K / 8 > kUnroll * 32)
+      kernel = pick(std::integral_constant<int, kWideUnroll>{});
+  launch_pdl(c, kernel, grid, kWarps * 32, 0, a);
 }
 
 template <typename TO>
-void launch(Context& c, const SkinnyArgs& a, int batch) {
+void launch(Context& c, SkinnyArgs a, int batch) {
+  const int64_t weight_bytes = int64_t{2} * batch * a.N * a.K * (a.glu_offset > 0 ? 2 : 1);
+  a.prefetch = !a.w_ptrs && !a.expert_ids && wants_prefetch(c, weight_bytes);
   if (batch == 1 && a.N <= kCtaRowFeatures && !a.w2)
     launch_rows<TO, true>(c, a, batch);
   else
@@ -337,16 +386,15 @@ bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_
   // Without w_transposed x moves as 16-byte chunks along k; with it w does along n.
   if (w_transposed ? N % 8 != 0 : K % 8 != 0 || ldx % 8 != 0 || stride_x % 8 != 0 || !aligned16(x))
     return false;
-  const SkinnyArgs a =
-      strided_args(w, ldw, stride_w, x, ldx, stride_x, y, ldy, stride_y, rows, N, K);
+  SkinnyArgs a = strided_args(w, ldw, stride_w, x, ldx, stride_x, y, ldy, stride_y, rows, N, K);
   if (!w_transposed) {
     launch<bf16>(c, a, static_cast<int>(batch));
     return true;
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(N, kXwCols)), static_cast<unsigned>(batch));
+  a.prefetch = wants_prefetch(c, 2 * batch * N * K);
   auto* kernel = rows == 1 ? skinny_xw_kernel<1> : skinny_xw_kernel<2>;
-  kernel<<<grid, kXwGroups * 8, 0, c.stream>>>(a);
-  DUET_CUDA_LAUNCHED();
+  launch_pdl(c, kernel, grid, kXwGroups * 8, 0, a);
   return true;
 }
 
