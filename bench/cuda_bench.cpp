@@ -341,6 +341,62 @@ void chain_rows(Bench& b, std::vector<Row>& rows) {
         {std::string("chain link: ") + ch.what, us,
          ch.N ? fmt("%.0f GB/s weights", bytes / us / 1e3) : std::string("launch floor")});
   }
+  // A Moonlight MoE layer at batch 1 as the model runs it: add + norm, the shared experts
+  // (I 2816) on a side branch beside the router and 6 routed experts (I 1408 of 64), joined by the
+  // next add + norm. Link i takes experts 6i..6i+5 (the router runs, its picks are not used), so
+  // no link finds its weights in L2.
+  const int64_t E = 64, I = 1408, IS = 2816, k = 6, links = 8;
+  Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
+  Tensor gate = b.random(E, H, 0.02f), normed = b.zeros(1, H, DType::kBF16);
+  Tensor moe_out = b.zeros(1, H, DType::kBF16), shared_out = b.zeros(1, H, DType::kBF16);
+  Tensor act = b.zeros(1, IS, DType::kBF16), gu_scratch = b.zeros(1, 2 * IS, DType::kBF16);
+  std::vector<Tensor> sgu, sdn, ids;
+  for (int64_t i = 0; i < links; ++i) {
+    sgu.push_back(b.random(2 * IS, H, 0.02f));
+    sdn.push_back(b.random(H, IS, 0.02f));
+    std::vector<int32_t> v(k);
+    std::iota(v.begin(), v.end(), static_cast<int32_t>(i * k));
+    ids.push_back(b.ints(v, 1, k));
+  }
+  std::vector<float> wv(k, 0.1f);
+  b.bufs.emplace_back(*b.be, wv.size() * 4);
+  b.be->copy_to_device(b.bufs.back().get(), wv.data(), wv.size() * 4);
+  const Tensor weights = Tensor::matrix(b.bufs.back().get(), DType::kF32, 1, k);
+  Tensor rids = b.zeros(1, k, DType::kI32), rweights = b.zeros(1, k, DType::kF32);
+  RouterParams rp;
+  rp.x = normed;
+  rp.gate = gate;
+  rp.ids = rids;
+  rp.weights = rweights;
+  rp.num_experts = E;
+  rp.top_k = k;
+  ExpertParams ep;
+  ep.x = normed;
+  ep.weights = weights;
+  ep.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
+  ep.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
+  ep.out = moe_out;
+  auto link = [&](size_t i) {
+    b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, normed);
+    {
+      SideBranch side(*b.be);
+      b.be->gemm_silu_mul(normed, sgu[i], gu_scratch, act);
+      b.be->gemm(act, sdn[i], shared_out);
+    }
+    b.be->moe_route(rp);
+    ep.ids = ids[i];
+    b.be->moe_experts(ep);
+    b.be->join_side();
+  };
+  link(0);  // sizes the workspaces, which cannot grow while recording
+  b.be->synchronize();
+  b.be->begin_capture();
+  for (int64_t i = 0; i < links; ++i) link(static_cast<size_t>(i));
+  std::unique_ptr<Graph> g = b.be->end_capture();
+  const double us = b.time_us([&] { g->replay(); }, 5) / links;
+  const double bytes = 2.0 * H * (3.0 * I * k + 3.0 * IS + E);
+  rows.push_back({"chain link: MoE layer at batch 1 (add + norm, router, 6 routed + shared beside)",
+                  us, fmt("%.0f GB/s weights", bytes / us / 1e3)});
 }
 
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
