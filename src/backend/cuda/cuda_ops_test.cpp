@@ -208,6 +208,57 @@ TEST_F(CudaOps, SideBranchJoinsEagerAndRecorded) {
   }
 }
 
+// A chain of dependent batch-1 ops (add + norm, then a product whose output is the next link's
+// addend), as a decode step runs them: the kernels launch as programmatic dependents (pdl.cuh),
+// so each may start while the one before still runs, and the small products prefetch their
+// weights first. Every kernel must wait before it reads its input: the chain eagerly and
+// recorded must give the bits of the same chain with the stream drained after every op.
+TEST_F(CudaOps, DependentChainMatchesTheDrainedRun) {
+  const int64_t D = 2048, links = 24;
+  auto r0 = randn(D, 21), y0 = randn(D, 22), w = randn(D, 23);
+  const Tensor res = upload(r0, 1, D), y = upload(y0, 1, D), wd = upload(w, 1, D, DType::kF32);
+  const Tensor xn = empty(1, D);
+  std::vector<Tensor> ws;
+  for (int64_t i = 0; i < links; ++i)
+    ws.push_back(upload(randn(D * D, 100 + static_cast<uint32_t>(i), 0.03f), D, D));
+  auto put = [&](const Tensor& t, const std::vector<float>& v) {
+    std::vector<uint16_t> h(v.size());
+    for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_bf16(v[i]);
+    be->copy_to_device(t.data, h.data(), h.size() * 2);
+  };
+  auto reset = [&] {
+    put(res, r0);
+    put(y, y0);
+  };
+  auto chain = [&](bool drain) {
+    for (int64_t i = 0; i < links; ++i) {
+      be->add_rms_norm(res, y, wd, 1e-6f, xn);
+      if (drain) be->synchronize();
+      be->gemm(xn, ws[static_cast<size_t>(i)], y);
+      if (drain) be->synchronize();
+    }
+  };
+  reset();
+  chain(true);
+  const std::vector<float> drained = download(y), drained_res = download(res);
+  ASSERT_GT(std::abs(drained[0]) + std::abs(drained[D - 1]), 0.0f);
+  reset();
+  chain(false);
+  EXPECT_EQ(download(y), drained) << "eager chain";
+  EXPECT_EQ(download(res), drained_res) << "eager chain, residual";
+  reset();
+  be->synchronize();
+  be->begin_capture();
+  chain(false);
+  auto graph = be->end_capture();
+  for (int rep = 0; rep < 3; ++rep) {
+    reset();
+    graph->replay();
+    EXPECT_EQ(download(y), drained) << "recorded chain, replay " << rep;
+    EXPECT_EQ(download(res), drained_res) << "recorded chain, replay " << rep;
+  }
+}
+
 class CudaRope : public CudaOps {
  protected:
   void rope_and_cache_write(int64_t dn, int64_t dr, int64_t r);
