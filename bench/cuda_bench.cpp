@@ -38,6 +38,12 @@ struct Bench {
     be->copy_to_device(bufs.back().get(), h.data(), h.size() * 2);
     return Tensor::matrix(bufs.back().get(), DType::kBF16, rows, cols);
   }
+  // f32 [rows, cols] holding v.
+  Tensor floats(const std::vector<float>& v, int64_t rows, int64_t cols) {
+    bufs.emplace_back(*be, std::max<size_t>(v.size(), 1) * 4);
+    be->copy_to_device(bufs.back().get(), v.data(), v.size() * 4);
+    return Tensor::matrix(bufs.back().get(), DType::kF32, rows, cols);
+  }
   Tensor ints(const std::vector<int32_t>& v, int64_t rows, int64_t cols) {
     bufs.emplace_back(*be, std::max<size_t>(v.size(), 1) * 4);
     be->copy_to_device(bufs.back().get(), v.data(), v.size() * 4);
@@ -223,9 +229,7 @@ void moe_experts_rows(Bench& b, std::vector<Row>& rows, int64_t only_m) {
       ExpertParams p;
       p.x = b.random(T, H);
       p.ids = b.ints(ids, T, k);
-      b.bufs.emplace_back(*b.be, wv.size() * 4);
-      b.be->copy_to_device(b.bufs.back().get(), wv.data(), wv.size() * 4);
-      p.weights = Tensor::matrix(b.bufs.back().get(), DType::kF32, T, k);
+      p.weights = b.floats(wv, T, k);
       p.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
       p.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
       p.out = b.zeros(T, H, DType::kBF16);
@@ -358,10 +362,7 @@ void chain_rows(Bench& b, std::vector<Row>& rows) {
     std::iota(v.begin(), v.end(), static_cast<int32_t>(i * k));
     ids.push_back(b.ints(v, 1, k));
   }
-  std::vector<float> wv(k, 0.1f);
-  b.bufs.emplace_back(*b.be, wv.size() * 4);
-  b.be->copy_to_device(b.bufs.back().get(), wv.data(), wv.size() * 4);
-  const Tensor weights = Tensor::matrix(b.bufs.back().get(), DType::kF32, 1, k);
+  const Tensor weights = b.floats(std::vector<float>(k, 0.1f), 1, k);
   Tensor rids = b.zeros(1, k, DType::kI32), rweights = b.zeros(1, k, DType::kF32);
   RouterParams rp;
   rp.x = normed;
@@ -452,9 +453,7 @@ int run() {
         }
         v = 3.46f * (sum - 2.0f);
       }
-      b.bufs.emplace_back(*b.be, h.size() * 4);
-      b.be->copy_to_device(b.bufs.back().get(), h.data(), h.size() * 4);
-      Tensor logits = Tensor::matrix(b.bufs.back().get(), DType::kF32, R, V);
+      Tensor logits = b.floats(h, R, V);
       Tensor tokens = b.zeros(1, R, DType::kI32);
       for (int mode : {0, 1, 2}) {  // greedy, T1 top-p 0.9, T1 top-k 50
         std::vector<SampleSpec> specs(static_cast<size_t>(R));
