@@ -208,7 +208,6 @@ void embedding(Context& c, const Tensor& ids, const Tensor& table, const Tensor&
                  out.cols);
     });
   });
-  DUET_CUDA_LAUNCHED();
 }
 
 void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Tensor& out,
@@ -242,7 +241,6 @@ void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Ten
       });
     });
   });
-  DUET_CUDA_LAUNCHED();
 }
 
 void add(Context& c, const Tensor& y, const Tensor& x) {

@@ -37,17 +37,14 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
-// One bulk prefetch of [p, p + bytes) into L2 by the calling thread; p 16-byte aligned, bytes a
-// multiple of 16 (the rest is left out).
+// One bulk prefetch of [p, p + bytes) into L2 by the calling thread; p 16-byte aligned, bytes
+// below 4 GiB (a weight row or a CTA's rows), rounded down to a multiple of 16.
 __device__ __forceinline__ void prefetch_l2_bulk(const void* p, int64_t bytes) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  for (int64_t off = 0; off + 16 <= bytes; off += int64_t{1} << 30) {
-    const int64_t n = bytes - off < (int64_t{1} << 30) ? bytes - off : (int64_t{1} << 30);
-    asm volatile(
-        "cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(static_cast<const char*>(p) + off),
-        "r"(static_cast<unsigned>(n & ~int64_t{15}))
-        : "memory");
-  }
+  if (bytes >= 16)
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p),
+                 "r"(static_cast<unsigned>(bytes & ~int64_t{15}))
+                 : "memory");
 #endif
 }
 

@@ -203,7 +203,6 @@ void mla_cache_write(Context& c, const Tensor& ckv, const Tensor& norm_w, float 
     launch(norm_w.ptr<const float>());
   else
     launch(norm_w.ptr<const bf16>());
-  DUET_CUDA_LAUNCHED();
 }
 
 }  // namespace duet::cuda
