@@ -16,121 +16,17 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "cuda_bench_util.h"
 
 namespace duet {
 namespace {
 
-struct Bench {
-  std::unique_ptr<Backend> be = make_cuda_backend();
-  std::vector<DeviceBuffer> bufs;
-  uint64_t state = 88172645463325252ull;
-
-  // Random bf16 in [-scale, scale): [rows, cols].
-  Tensor random(int64_t rows, int64_t cols, float scale = 1.0f) {
-    std::vector<uint16_t> h(static_cast<size_t>(rows * cols));
-    for (auto& v : h) {
-      state ^= state << 13;
-      state ^= state >> 7;
-      state ^= state << 17;
-      v = f32_to_bf16(scale * (static_cast<float>(state >> 40) / 8388608.0f - 1.0f));
-    }
-    bufs.emplace_back(*be, h.size() * 2);
-    be->copy_to_device(bufs.back().get(), h.data(), h.size() * 2);
-    return Tensor::matrix(bufs.back().get(), DType::kBF16, rows, cols);
-  }
-  // f32 [rows, cols] holding v.
-  Tensor floats(const std::vector<float>& v, int64_t rows, int64_t cols) {
-    bufs.emplace_back(*be, std::max<size_t>(v.size(), 1) * 4);
-    be->copy_to_device(bufs.back().get(), v.data(), v.size() * 4);
-    return Tensor::matrix(bufs.back().get(), DType::kF32, rows, cols);
-  }
-  Tensor ints(const std::vector<int32_t>& v, int64_t rows, int64_t cols) {
-    bufs.emplace_back(*be, std::max<size_t>(v.size(), 1) * 4);
-    be->copy_to_device(bufs.back().get(), v.data(), v.size() * 4);
-    return Tensor::matrix(bufs.back().get(), DType::kI32, rows, cols);
-  }
-  Tensor zeros(int64_t rows, int64_t cols, DType dt) {
-    bufs.emplace_back(*be, static_cast<size_t>(rows * cols) * dtype_size(dt));
-    Tensor t = Tensor::matrix(bufs.back().get(), dt, rows, cols);
-    be->fill_zero(t);
-    return t;
-  }
-  // Median over 5 runs of the mean time of `iters` calls, in microseconds.
-  double time_us(const std::function<void()>& f, int iters = 10) {
-    for (int i = 0; i < 3; ++i) f();
-    be->synchronize();
-    std::vector<double> runs;
-    for (int r = 0; r < 5; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < iters; ++i) f();
-      be->synchronize();
-      runs.push_back(
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
-          iters);
-    }
-    std::sort(runs.begin(), runs.end());
-    return runs[2];
-  }
-};
-
-struct Row {
-  std::string what;
-  double us;
-  std::string rate;
-};
-
-void print(const std::vector<Row>& rows) {
-  std::printf("\n| benchmark | time (us) | rate |\n|---|---|---|\n");
-  for (const auto& r : rows)
-    std::printf("| %s | %.1f | %s |\n", r.what.c_str(), r.us, r.rate.c_str());
-}
-
-// "0,4,5" -> {0, 4, 5}
-std::vector<int> parse_ints(const std::string& list) {
-  std::vector<int> out;
-  std::stringstream in(list);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(std::stoi(item));
-  return out;
-}
-
-std::string fmt(const char* f, double a, double b = 0, double c = 0) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, f, a, b, c);
-  return buf;
-}
-
-// MlaParams with the DeepSeek MLA dims (qk 128 + 64, v 128, rank 512) and random q, cache and
-// kv_b: pos [T], q_start [S + 1], kv_len / decode [S], table [S, nb]; cache_rows rows of
-// cache. The host vectors must outlive the params (host_* point into them).
-MlaParams mla_params(Bench& b, int64_t H, const std::vector<int32_t>& pos,
-                     const std::vector<int32_t>& q_start, const std::vector<int32_t>& kv_len,
-                     const std::vector<int32_t>& decode, const std::vector<int32_t>& table,
-                     int64_t nb, int64_t cache_rows) {
-  const int64_t dn = 128, dr = 64, dv = 128, r = 512;
-  const int64_t T = static_cast<int64_t>(pos.size()), S = static_cast<int64_t>(kv_len.size());
-  MlaParams p;
-  p.q = b.random(T, H * (dn + dr));
-  p.positions = b.ints(pos, 1, T);
-  p.out = b.zeros(T, H * dv, DType::kBF16);
-  p.q_start = b.ints(q_start, 1, S + 1);
-  p.kv_len = b.ints(kv_len, 1, S);
-  p.decode = b.ints(decode, 1, S);
-  p.block_table = b.ints(table, S, nb);
-  p.num_seqs = S;
-  p.host_q_start = q_start.data();
-  p.host_kv_len = kv_len.data();
-  p.host_decode = decode.data();
-  p.cache = b.random(cache_rows, r + dr);
-  p.kv_b = b.random(H * (dn + dv), r, 0.05f);
-  p.heads = H;
-  p.nope_dim = dn;
-  p.rope_dim = dr;
-  p.v_dim = dv;
-  p.kv_rank = r;
-  p.scale = 0.0722f;
-  return p;
-}
+using bench::Bench;
+using bench::fmt;
+using bench::mla_params;
+using bench::parse_ints;
+using bench::print;
+using bench::Row;
 
 void ceilings_decode_experts(Bench& b, std::vector<Row>& rows, bool mla = true) {
   // (1) ceilings: 1 GiB device copy (read + write counted), 8192^3 bf16 GEMM.
@@ -308,101 +204,9 @@ void prefill_rows(Bench& b, std::vector<Row>& rows, const std::vector<int32_t>& 
                       t.prepare_us)});
 }
 
-// Dependent chains of batch-1 decode ops recorded in one graph, per link: what a launch costs
-// between kernels that each wait for the one before (DUET_PDL=0 / noprefetch / default compare
-// programmatic dependent launch and the L2 weight prefetch; run once per setting).
-void chain_rows(Bench& b, std::vector<Row>& rows) {
-  const int64_t H = 2048;
-  Tensor res = b.random(1, H), y = b.random(1, H, 0.01f), xn = b.zeros(1, H, DType::kBF16);
-  Tensor nw = b.random(1, H);
-  struct Chain {
-    const char* what;
-    int links;
-    int64_t N;  // weight rows of each link's product (0: norms only)
-    bool norm;
-  };
-  for (const Chain& ch :
-       {Chain{"add_rms_norm 2048", 64, 0, true}, Chain{"gemm 1 x 2048 x 2048", 64, H, false},
-        Chain{"add_rms_norm + gemm 1 x 2048 x 2048", 64, H, true},
-        Chain{"add_rms_norm + gemm 1 x 2048 x 11264 + copy of 2048", 16, 11264, true}}) {
-    // Distinct weights per link (w: [N, H] each), so that no link finds its weights in L2.
-    std::vector<Tensor> ws;
-    Tensor wide = b.zeros(1, std::max<int64_t>(ch.N, H), DType::kBF16);
-    for (int i = 0; ch.N > 0 && i < ch.links; ++i) ws.push_back(b.random(ch.N, H, 0.02f));
-    b.be->begin_capture();
-    for (int i = 0; i < ch.links; ++i) {
-      if (ch.norm) b.be->add_rms_norm(res, y, nw, 1e-6f, xn);
-      if (ch.N == H) b.be->gemm(xn, ws[static_cast<size_t>(i)], y);
-      if (ch.N > H) {
-        b.be->gemm(xn, ws[static_cast<size_t>(i)], wide);
-        b.be->copy_device(y.data, wide.data, static_cast<size_t>(H) * 2);
-      }
-    }
-    std::unique_ptr<Graph> g = b.be->end_capture();
-    const double us = b.time_us([&] { g->replay(); }, 5) / ch.links;
-    const double bytes = 2.0 * static_cast<double>(ch.N) * H;
-    rows.push_back(
-        {std::string("chain link: ") + ch.what, us,
-         ch.N ? fmt("%.0f GB/s weights", bytes / us / 1e3) : std::string("launch floor")});
-  }
-  // A Moonlight MoE layer at batch 1 as the model runs it: add + norm, the shared experts
-  // (I 2816) on a side branch beside the router and 6 routed experts (I 1408 of 64), joined by the
-  // next add + norm. Link i takes experts 6i..6i+5 (the router runs, its picks are not used), so
-  // no link finds its weights in L2.
-  const int64_t E = 64, I = 1408, IS = 2816, k = 6, links = 8;
-  Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
-  Tensor gate = b.random(E, H, 0.02f), normed = b.zeros(1, H, DType::kBF16);
-  Tensor moe_out = b.zeros(1, H, DType::kBF16), shared_out = b.zeros(1, H, DType::kBF16);
-  Tensor act = b.zeros(1, IS, DType::kBF16), gu_scratch = b.zeros(1, 2 * IS, DType::kBF16);
-  std::vector<Tensor> sgu, sdn, ids;
-  for (int64_t i = 0; i < links; ++i) {
-    sgu.push_back(b.random(2 * IS, H, 0.02f));
-    sdn.push_back(b.random(H, IS, 0.02f));
-    std::vector<int32_t> v(k);
-    std::iota(v.begin(), v.end(), static_cast<int32_t>(i * k));
-    ids.push_back(b.ints(v, 1, k));
-  }
-  const Tensor weights = b.floats(std::vector<float>(k, 0.1f), 1, k);
-  Tensor rids = b.zeros(1, k, DType::kI32), rweights = b.zeros(1, k, DType::kF32);
-  RouterParams rp;
-  rp.x = normed;
-  rp.gate = gate;
-  rp.ids = rids;
-  rp.weights = rweights;
-  rp.num_experts = E;
-  rp.top_k = k;
-  ExpertParams ep;
-  ep.x = normed;
-  ep.weights = weights;
-  ep.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
-  ep.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
-  ep.out = moe_out;
-  auto link = [&](size_t i) {
-    b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, normed);
-    {
-      SideBranch side(*b.be);
-      b.be->gemm_silu_mul(normed, sgu[i], gu_scratch, act);
-      b.be->gemm(act, sdn[i], shared_out);
-    }
-    b.be->moe_route(rp);
-    ep.ids = ids[i];
-    b.be->moe_experts(ep);
-    b.be->join_side();
-  };
-  link(0);  // sizes the workspaces, which cannot grow while recording
-  b.be->synchronize();
-  b.be->begin_capture();
-  for (int64_t i = 0; i < links; ++i) link(static_cast<size_t>(i));
-  std::unique_ptr<Graph> g = b.be->end_capture();
-  const double us = b.time_us([&] { g->replay(); }, 5) / links;
-  const double bytes = 2.0 * H * (3.0 * I * k + 3.0 * IS + E);
-  rows.push_back({"chain link: MoE layer at batch 1 (add + norm, router, 6 routed + shared beside)",
-                  us, fmt("%.0f GB/s weights", bytes / us / 1e3)});
-}
-
 // DUET_BENCH_ONLY=prefill skips (1)-(3), e.g. to profile the prefill row alone; =mla runs (1)-(2);
 // DUET_BENCH_ONLY=moe:M runs the MoE row M of (3) alone (M < 0: a batch of -M tokens);
-// =moe the ceilings and every MoE row; =chain the dependent-launch chains alone.
+// =moe the ceilings and every MoE row (cuda_chain_bench: dependent-launch chains).
 int run() {
   Bench b;
   std::vector<Row> rows;
@@ -415,11 +219,6 @@ int run() {
   if (only == "moe") {
     ceilings_decode_experts(b, rows, false);
     moe_experts_rows(b, rows, 0);
-    print(rows);
-    return 0;
-  }
-  if (only == "chain") {
-    chain_rows(b, rows);
     print(rows);
     return 0;
   }

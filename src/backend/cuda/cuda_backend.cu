@@ -117,13 +117,16 @@ class CudaBackend final : public Backend {
     }
     int major = 0;
     DUET_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
-    c_.pdl = c_.l2_prefetch = major >= 9;
+    c_.pdl = c_.l2_prefetch = c_.preload = major >= 9;
     if (const char* v = std::getenv("DUET_PDL"); v && std::strcmp(v, "0") == 0) {
-      c_.pdl = c_.l2_prefetch = false;
+      c_.pdl = c_.l2_prefetch = c_.preload = false;
       log_info("programmatic dependent launch off (DUET_PDL=0)");
     } else if (v && std::strcmp(v, "noprefetch") == 0) {
-      c_.l2_prefetch = false;
-      log_info("no L2 weight prefetch before programmatic waits (DUET_PDL=noprefetch)");
+      c_.l2_prefetch = c_.preload = false;
+      log_info("no weight prefetch before programmatic waits (DUET_PDL=noprefetch)");
+    } else if (v && std::strcmp(v, "nopreload") == 0) {
+      c_.preload = false;
+      log_info("no weight loads before programmatic waits (DUET_PDL=nopreload)");
     }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));

@@ -183,10 +183,12 @@ struct Context {
   int num_sms = 0;
   // Own kernels on the decode path launch as programmatic dependents (pdl.cuh; Hopper and later),
   // and the small weight products prefetch their weights into L2 before they wait
-  // (`l2_prefetch`). DUET_PDL=0 turns both off, DUET_PDL=noprefetch the prefetch (benchmark
-  // baselines).
+  // (`l2_prefetch`) or, when a weight row is one round of loads, load it into registers
+  // (`preload`). DUET_PDL=0 turns all off, DUET_PDL=noprefetch the prefetch and the preload,
+  // DUET_PDL=nopreload the preload (benchmark baselines).
   bool pdl = false;
   bool l2_prefetch = false;
+  bool preload = false;
   std::vector<void*> ws_ptr = std::vector<void*>(kWsNumSlots, nullptr);
   std::vector<size_t> ws_bytes = std::vector<size_t>(kWsNumSlots, 0);
   // Bumped whenever a workspace slot is reallocated (recorded graphs then hold stale pointers);

@@ -126,6 +126,20 @@ TEST_F(CudaMla, RealDims64HeadsLongDecode) {
   run({64, 128, 64, 128, 512, {2047, 511, 3000}, {1, 1, 2}, {1, 1, 1}}, 13);
 }
 
+// One or two decode tokens over long contexts: many KV splits, whose combine also applies the
+// output projection (mla_decode_combine.cuh); beside a prefill sequence, whose rows it must
+// leave alone; with odd head counts and a short latent (tiny dims); and two tokens of one
+// sequence.
+TEST_F(CudaMla, FewDecodeTokensCombineWithProjection) {
+  run({16, 128, 64, 128, 512, {1000}, {1}, {1}}, 30);
+  run({16, 128, 64, 128, 512, {3000, 700}, {1, 1}, {1, 1}}, 31);
+  run({64, 128, 64, 128, 512, {2047}, {1}, {1}}, 32);
+  run({16, 128, 64, 128, 512, {5, 0, 1500}, {1, 40, 1}, {1, 0, 1}}, 33);
+  run({24, 128, 64, 128, 512, {4000}, {1}, {1}}, 34);
+  run({4, 16, 8, 12, 32, {900, 0}, {1, 3}, {1, 0}}, 35);
+  run({16, 128, 64, 128, 512, {1500}, {2}, {1}}, 36);
+}
+
 // The 512 + 64 kernels (mla_decode_warps.cuh, mla_decode_fast.cuh, the generic one at 16
 // rows) on each of their shapes: 16-row, 32-row and 64-row CTAs (heads not a multiple of 16,
 // several tokens per sequence), L = 1, lengths not a multiple of the 32/64-key stage, many KV

@@ -2,16 +2,20 @@
 //   q_lat = W_UK^T q_nope per head (cuBLAS, batched over heads)
 //   attention of [q_lat | q_rope] over the latent cache rows [c | k_rope] with V = c, split
 //   over the KV length so that a few long sequences still fill the GPU, then a combine step
-//   out = W_UV o_lat per head (cuBLAS, batched over heads).
+//   out = W_UV o_lat per head (batched over heads; for one or two decode tokens fused into the
+//   combine step, mla_decode_combine.cuh).
 // One CTA takes up to 64 query rows ((token, head) pairs of one sequence: all 64 heads of a
 // Kimi K2 decode token), so each cache tile is read from HBM once per sequence and split. The
 // DeepSeek-V3 cache layout (512 + 64) runs mla_decode_wgmma.cuh (warpgroup MMAs, TMA), other
 // widths mla_decode_generic.cuh.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <vector>
 
+#include "backend/cuda/mla_decode_combine.cuh"
 #include "backend/cuda/mla_decode_fast.cuh"
 #include "backend/cuda/mla_decode_generic.cuh"
 #include "backend/cuda/mla_decode_warps.cuh"
@@ -23,71 +27,9 @@ namespace duet::cuda {
 namespace {
 
 using mla::DecodeArgs;
+using mla::kMaxClusterSplits;
+using mla::kMaxSplits;
 using mla::kThreads;
-
-// One block per (row, sequence): o_lat = sum_i w_i O_i / sum_i w_i with w_i = exp(lse_i - max).
-// Every warp derives the weights itself from the splits' LSEs (lane j holds splits j and j + 32),
-// so no barrier waits on one warp, and the first splits' loads of O are issued before the
-// weights are known; each thread then sums 4 columns over 8 splits at a time with 16-byte loads
-// in flight together. The shared-memory form (one warp computing the weights, a barrier, 2
-// columns per thread) took 9.6 us per layer at batch 1, 17 splits (ncu, H100); a loop that
-// re-read each lse and waited on every load before it, ~32 us.
-constexpr int kCombineThreads = 128;
-constexpr int kMaxSplits = 64;        // two LSEs per lane
-constexpr int kMaxClusterSplits = 8;  // portable thread-block cluster size
-constexpr int kCombineBatch = 8;      // splits whose loads are in flight together
-
-__global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
-  pdl_launch_dependents();
-  pdl_wait();
-  const int s = blockIdx.y, p = blockIdx.x;
-  if (!a.decode[s]) return;
-  const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
-  if (p >= rows) return;
-  const int lane = threadIdx.x % 32, splits = a.splits, r4 = a.r / 4;
-  const size_t base = static_cast<size_t>(s) * splits * a.rows_max + p;
-  const size_t split_stride = static_cast<size_t>(a.rows_max) * a.r;
-  const float4* part = reinterpret_cast<const float4*>(a.part_o + base * a.r);
-  const float l0 = lane < splits ? a.part_lse[base + lane * a.rows_max] : -INFINITY;
-  const float l1 = lane + 32 < splits ? a.part_lse[base + (lane + 32) * a.rows_max] : -INFINITY;
-  // The first batch of this thread's first column group, in flight while the weights form.
-  float4 v[kCombineBatch];
-  auto load = [&](int i0, int c4) {
-#pragma unroll
-    for (int u = 0; u < kCombineBatch; ++u)
-      v[u] = i0 + u < splits ? part[(i0 + u) * split_stride / 4 + c4] : make_float4(0, 0, 0, 0);
-  };
-  if (static_cast<int>(threadIdx.x) < r4) load(0, threadIdx.x);
-  float mx = fmaxf(l0, l1);
-  for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-  // An empty split never wrote its O: weight 0, and its values are not used.
-  const float w0 = l0 == -INFINITY ? 0.0f : __expf(l0 - mx);
-  const float w1 = l1 == -INFINITY ? 0.0f : __expf(l1 - mx);
-  float den = w0 + w1;
-  for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
-  const float inv_den = den > 0.0f ? 1.0f / den : 0.0f;
-  const int t = q0 + p / a.heads, h = p % a.heads;
-  bf16* dst = o_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r;
-  for (int c4 = threadIdx.x; c4 < r4; c4 += kCombineThreads) {
-    float4 acc = make_float4(0, 0, 0, 0);
-    for (int i0 = 0; i0 < splits; i0 += kCombineBatch) {
-      if (i0 > 0 || c4 != static_cast<int>(threadIdx.x)) load(i0, c4);
-#pragma unroll
-      for (int u = 0; u < kCombineBatch; ++u) {
-        const int i = i0 + u;  // the same split in every lane: one shuffle source
-        const float wi = __shfl_sync(0xffffffffu, i < 32 ? w0 : w1, i & 31);
-        if (i >= splits || wi == 0.0f) continue;
-        acc.x = fmaf(wi, v[u].x, acc.x);
-        acc.y = fmaf(wi, v[u].y, acc.y);
-        acc.z = fmaf(wi, v[u].z, acc.z);
-        acc.w = fmaf(wi, v[u].w, acc.w);
-      }
-    }
-    __nv_bfloat162 o[2] = {__floats2bfloat162_rn(acc.x * inv_den, acc.y * inv_den),
-                           __floats2bfloat162_rn(acc.z * inv_den, acc.w * inv_den)};
-    *reinterpret_cast<uint2*>(dst + 4 * c4) = *reinterpret_cast<const uint2*>(o);
-  }
-}
 
 // Split count from the SM count: per-split work (plus a fixed cost of about two tiles for the
 // pipeline fill and the output) times the number of waves, smallest wins. Sets args.splits and
@@ -124,12 +66,43 @@ dim3 plan_decode(Context& c, const MlaParams& p, DecodeArgs& args, const void* k
               static_cast<unsigned>(S));
 }
 
+// Whether the split combine also applies the output projection (mla_combine_uv_kernel): for at
+// most kMaxUvTokens decode tokens, where it saves a dependent launch; more tokens re-read W_UV
+// per token and go to a batched GEMM. DUET_MLA_FUSED_UV=0 turns it off (a benchmark baseline).
+constexpr int64_t kMaxUvTokens = 2;
+bool fuse_uv(const MlaParams& p) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("DUET_MLA_FUSED_UV");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  int64_t tokens = 0;
+  for (int64_t s = 0; s < p.num_seqs; ++s)
+    if (p.host_decode[s]) tokens += p.host_q_start[s + 1] - p.host_q_start[s];
+  return enabled && tokens <= kMaxUvTokens && p.kv_rank <= mla::kUvMaxR && p.kv_b.ld % 8 == 0 &&
+         aligned16(p.kv_b.data);
+}
+
 // The split combine, after a kernel that wrote partial outputs.
-void launch_combine(Context& c, const MlaParams& p, const DecodeArgs& args) {
+void launch_combine(Context& c, const MlaParams& p, DecodeArgs& args) {
   if (args.splits == 1) return;
-  launch_pdl(c, mla_combine_kernel,
+  if (fuse_uv(p)) {
+    mla::UvArgs u;
+    u.ldw = p.kv_b.ld;
+    u.w = p.kv_b.ptr<const bf16>() + p.nope_dim * u.ldw;
+    u.head_stride = (p.nope_dim + p.v_dim) * u.ldw;
+    u.dv = static_cast<int>(p.v_dim);
+    u.out = p.out.ptr<bf16>();
+    u.ld_out = p.out.ld;
+    launch_pdl(c, mla::mla_combine_uv_kernel,
+               dim3(static_cast<unsigned>(ceil_div(p.v_dim, mla::kUvRows)),
+                    static_cast<unsigned>(p.heads), static_cast<unsigned>(p.num_seqs)),
+               mla::kUvThreads, 0, args, u);
+    args.projected = true;
+    return;
+  }
+  launch_pdl(c, mla::mla_combine_kernel,
              dim3(static_cast<unsigned>(args.rows_max), static_cast<unsigned>(p.num_seqs)),
-             kCombineThreads, 0, args, args.o_lat);
+             mla::kCombineThreads, 0, args, args.o_lat);
 }
 
 void launch_decode(Context& c, const MlaParams& p, DecodeArgs& args, void (*kernel)(DecodeArgs),
@@ -186,7 +159,7 @@ const CUtensorMap* cache_map(const MlaParams& p, int box_rows) {
 // the GPU holds all those clusters at once. (Clusters of 4 at B 32, L 1024, 16 heads did not
 // (one CTA per SM, and a cluster's CTAs share a GPC): 42 us against 31 with the combine, H100.)
 template <typename... Params, typename... Args>
-void launch_splits(Context& c, const DecodeArgs& args, const MlaParams& p, bool cluster,
+void launch_splits(Context& c, DecodeArgs& args, const MlaParams& p, bool cluster,
                    void (*kernel)(Params...), dim3 grid, int threads, size_t smem,
                    Args&&... kernel_args) {
   bool clustered = cluster && args.splits >= 2 && args.splits <= kMaxClusterSplits;
@@ -326,6 +299,7 @@ void mla_decode(Context& c, const MlaParams& p) {
   args.scale = p.scale;
   args.rows_max = static_cast<int>(rows_max);
   args.o_lat = o_lat;
+  args.projected = false;
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[1], c.stream));
   const int v = c.mla_variant;  // cuda_bench only: alternatives measured against the defaults
   if (r == mla::kFastR && r + dr == mla::kFastD && !c.mla_force_generic) {
@@ -393,9 +367,10 @@ void mla_decode(Context& c, const MlaParams& p) {
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[2], c.stream));
 
   bf16* out = p.out.ptr<bf16>();
-  for (auto [a, b] : runs)
-    gemm_strided_batched(c, H, b - a, dv, r, o_lat + a * H * r, H * r, r, kv_b + dn * ldb, ldb,
-                         head_rows * ldb, out + a * p.out.ld, p.out.ld, dv, false);
+  if (!args.projected)  // else the split combine applied W_UV
+    for (auto [a, b] : runs)
+      gemm_strided_batched(c, H, b - a, dv, r, o_lat + a * H * r, H * r, r, kv_b + dn * ldb, ldb,
+                           head_rows * ldb, out + a * p.out.ld, p.out.ld, dv, false);
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[3], c.stream));
 }
 

@@ -33,6 +33,8 @@ struct DecodeArgs {
   float* part_o;    // [S, splits, rows_max, r]
   float* part_lse;  // [S, splits, rows_max]
   bf16* o_lat;      // [T, H, r]: written directly when splits == 1
+  // Host only: the split combine also applied the output projection (mla_combine_uv_kernel).
+  bool projected;
 };
 
 // The work of one CTA (grid: row tiles x splits x sequences): query rows [m0, m0 + M) of

@@ -66,40 +66,46 @@ bool wants_prefetch(const Context& c, int64_t bytes) {
   return c.l2_prefetch && bytes <= kPrefetchMaxBytes;
 }
 
-// acc[v][m] += x[m] . w[v] over this lane's chunks of NW weight rows (a feature, or a gate and
-// an up row), LANES lanes sharing the rows (a warp, or the whole CTA), summed over the warp on
-// return. All NW rows' loads of a round are issued before any is used.
+// One round of a lane's weight loads: chunks c0, c0 + LANES, ... (U of them) of NW weight rows.
+template <int LANES, int NW, int U>
+__device__ __forceinline__ void load_round(const uint4* const (&wrow)[NW], int c0, int chunks,
+                                           uint4 (&wv)[NW][U]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int c = c0 + u * LANES;
+#pragma unroll
+    for (int v = 0; v < NW; ++v)  // weights are read once: streaming loads, kept out of L1
+      wv[v][u] = c < chunks ? __ldcs(wrow[v] + c) : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// acc[v][m] += x[m] . w[v] over one round of loaded chunks (load_round's).
 template <int MR, int LANES, int NW, int U>
-__device__ __forceinline__ void dot_rows(const uint4* const (&wrow)[NW], const bf16* x, int64_t ldx,
-                                         int rows, int chunks, int lane, float (&acc)[NW][MR]) {
-  for (int c0 = lane; c0 < chunks; c0 += LANES * U) {
-    uint4 wv[NW][U];
+__device__ __forceinline__ void use_round(const uint4 (&wv)[NW][U], const bf16* x, int64_t ldx,
+                                          int rows, int c0, int chunks, float (&acc)[NW][MR]) {
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int c = c0 + u * LANES;
+  for (int u = 0; u < U; ++u) {
+    const int c = c0 + u * LANES;
+    if (c >= chunks) break;
 #pragma unroll
-      for (int v = 0; v < NW; ++v)  // weights are read once: streaming loads, kept out of L1
-        wv[v][u] = c < chunks ? __ldcs(wrow[v] + c) : make_uint4(0, 0, 0, 0);
-    }
+    for (int v = 0; v < NW; ++v) {
+      float2 wf[4];
+      const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[v][u]);
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int c = c0 + u * LANES;
-      if (c >= chunks) break;
+      for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
 #pragma unroll
-      for (int v = 0; v < NW; ++v) {
-        float2 wf[4];
-        const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[v][u]);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
-#pragma unroll
-        for (int m = 0; m < MR; ++m) {
-          if (m >= rows) break;
-          const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
-          fma8(acc[v][m], wf, xv);
-        }
+      for (int m = 0; m < MR; ++m) {
+        if (m >= rows) break;
+        const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
+        fma8(acc[v][m], wf, xv);
       }
     }
   }
+}
+
+// The lanes' partial sums of each output, summed over the warp.
+template <int MR, int NW>
+__device__ __forceinline__ void warp_sum(float (&acc)[NW][MR]) {
 #pragma unroll
   for (int v = 0; v < NW; ++v) {
 #pragma unroll
@@ -113,43 +119,62 @@ __device__ __forceinline__ void dot_rows(const uint4* const (&wrow)[NW], const b
 
 // CTA_ROW: the whole CTA shares one output feature (few features: a warp per feature would leave
 // most SMs idle, e.g. the router's 64 took 11 us at one row); otherwise a warp per feature.
-template <int MR, typename TO, bool GLU, bool CTA_ROW, int U>
+// PRE: the feature's rows are one round of loads, issued before the programmatic wait (weights
+// only: pdl.cuh), so that they are in registers when the previous kernel ends.
+template <int MR, typename TO, bool GLU, bool CTA_ROW, int U, bool PRE>
 __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
+  const int n = CTA_ROW ? blockIdx.x : blockIdx.x * kWarps + warp;
   if (n >= a.N) return;
   const int b = blockIdx.y;
-  if (a.prefetch && (CTA_ROW ? threadIdx.x == 0 : lane == 0)) {
-    const bool second = !CTA_ROW && a.w2 && n >= a.N1;
-    const bf16* pw = second ? a.w2 : a.w + b * a.w_bstride;
-    const int64_t pld = second ? a.ldw2 : a.ldw, pn = second ? n - a.N1 : n;
-    prefetch_l2_bulk(pw + pn * pld, int64_t{2} * a.K);
-    if constexpr (GLU) prefetch_l2_bulk(pw + (pn + a.glu_offset) * pld, int64_t{2} * a.K);
-  }
-  pdl_wait();
-  int64_t wb = b;  // which weight of the stack
-  if (a.expert_ids) {
-    wb = a.expert_ids[b] - a.first_expert;
-    if (wb < 0 || wb >= a.num_experts) return;  // the whole CTA: b is the CTA's
-  }
-  const bf16* w = a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[b]) : a.w + wb * a.w_bstride;
-  const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[b]) : a.x + b * a.x_bstride;
-  TO* y = a.y_ptrs ? static_cast<TO*>(a.y_ptrs[b]) : static_cast<TO*>(a.y) + b * a.y_bstride;
-  int64_t ldw = a.ldw, ldy = a.ldy;
-  if (!CTA_ROW && a.w2 && n >= a.N1) {
-    w = a.w2, y = static_cast<TO*>(a.y2), ldw = a.ldw2, ldy = a.ldy2;
-    n -= a.N1;
-  }
+  const bool second = !CTA_ROW && a.w2 && n >= a.N1;  // a feature of the pair's second weight
+  const int64_t f = second ? n - a.N1 : n;            // its row in that weight
+  const int64_t ldw = second ? a.ldw2 : a.ldw;
   const int chunks = a.K / 8;  // 16-byte chunks of a row
   constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
   const int l = CTA_ROW ? static_cast<int>(threadIdx.x) : lane;
   constexpr int kNW = GLU ? 2 : 1;  // weight rows per feature: gate (and up)
   const uint4* wrow[kNW];
-  wrow[0] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * ldw);
-  if constexpr (GLU) wrow[1] = reinterpret_cast<const uint4*>(w + (n + a.glu_offset) * ldw);
+  auto locate = [&](const bf16* w) {
+    wrow[0] = reinterpret_cast<const uint4*>(w + f * ldw);
+    if constexpr (GLU) wrow[1] = reinterpret_cast<const uint4*>(w + (f + a.glu_offset) * ldw);
+  };
+  // Pointer arrays and expert ids are device data that earlier ops write: those weights are
+  // found only after the wait. Otherwise their addresses are known now.
+  const bool direct = !a.w_ptrs && !a.expert_ids;
+  if (direct) locate(second ? a.w2 : a.w + b * a.w_bstride);
+  uint4 wv[kNW][U];
+  if constexpr (PRE) {
+    load_round<kLanes, kNW, U>(wrow, l, chunks, wv);
+  } else if (direct && a.prefetch && (CTA_ROW ? threadIdx.x == 0 : lane == 0)) {
+#pragma unroll
+    for (int v = 0; v < kNW; ++v) prefetch_l2_bulk(wrow[v], int64_t{2} * a.K);
+  }
+  pdl_wait();
+  if (!direct) {
+    int64_t wb = b;  // which weight of the stack
+    if (a.expert_ids) {
+      wb = a.expert_ids[b] - a.first_expert;
+      if (wb < 0 || wb >= a.num_experts) return;  // the whole CTA: b is the CTA's
+    }
+    locate(a.w_ptrs ? static_cast<const bf16*>(a.w_ptrs[b]) : a.w + wb * a.w_bstride);
+  }
+  const bf16* x = a.x_ptrs ? static_cast<const bf16*>(a.x_ptrs[b]) : a.x + b * a.x_bstride;
+  TO* y = second     ? static_cast<TO*>(a.y2)
+          : a.y_ptrs ? static_cast<TO*>(a.y_ptrs[b])
+                     : static_cast<TO*>(a.y) + b * a.y_bstride;
+  const int64_t ldy = second ? a.ldy2 : a.ldy;
   float sums[kNW][MR] = {};
-  dot_rows<MR, kLanes, kNW, U>(wrow, x, a.ldx, a.rows, chunks, l, sums);
+  if constexpr (PRE) {
+    use_round<MR, kLanes, kNW, U>(wv, x, a.ldx, a.rows, l, chunks, sums);
+  } else {
+    for (int c0 = l; c0 < chunks; c0 += kLanes * U) {
+      load_round<kLanes, kNW, U>(wrow, c0, chunks, wv);
+      use_round<MR, kLanes, kNW, U>(wv, x, a.ldx, a.rows, c0, chunks, sums);
+    }
+  }
+  warp_sum<MR, kNW>(sums);
   float acc[MR], up[MR];
 #pragma unroll
   for (int m = 0; m < MR; ++m) {
@@ -183,7 +208,7 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   if (lane == 0) {
 #pragma unroll
     for (int m = 0; m < MR; ++m)
-      if (m < a.rows) y[static_cast<int64_t>(m) * ldy + n] = from_float<TO>(acc[m]);
+      if (m < a.rows) y[static_cast<int64_t>(m) * ldy + f] = from_float<TO>(acc[m]);
   }
 }
 
@@ -192,42 +217,47 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
 // 8 columns with 16-byte loads) and meet in shared memory. bf16 y.
 constexpr int kXwCols = 64, kXwGroups = 32;
 
-template <int MR>
+// PRE: K <= kXwGroups * kUnroll, every row of the CTA loaded before the programmatic wait.
+template <int MR, bool PRE>
 __global__ void __launch_bounds__(kXwGroups * 8) skinny_xw_kernel(SkinnyArgs a) {
   pdl_launch_dependents();
   const int lane8 = threadIdx.x % 8, group = threadIdx.x / 8, b = blockIdx.y;
   const int n = blockIdx.x * kXwCols + lane8 * 8;
   const bf16* w = a.w + b * a.w_bstride;
-  if (a.prefetch)  // this CTA's 64 columns of every row k: one line each
+  uint4 wv[kUnroll];
+  auto load = [&](int k0) {  // rows k0, k0 + kXwGroups, ...
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int k = k0 + u * kXwGroups;
+      wv[u] = n < a.N && k < a.K ? __ldcs(reinterpret_cast<const uint4*>(w + k * a.ldw + n))
+                                 : make_uint4(0, 0, 0, 0);
+    }
+  };
+  if constexpr (PRE) {
+    load(group);
+  } else if (a.prefetch) {  // this CTA's 64 columns of every row k: one line each
     for (int k = threadIdx.x; k < a.K; k += kXwGroups * 8)
       prefetch_l2_line(w + static_cast<int64_t>(k) * a.ldw + blockIdx.x * kXwCols);
+  }
   pdl_wait();
   const bf16* x = a.x + b * a.x_bstride;
   float acc[MR][8] = {};
-  if (n < a.N) {
-    for (int k0 = group; k0 < a.K; k0 += kXwGroups * kUnroll) {
-      uint4 wv[kUnroll];
+  for (int k0 = group; k0 < a.K; k0 += kXwGroups * kUnroll) {
+    if (!PRE) load(k0);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int k = k0 + u * kXwGroups;
-        wv[u] = k < a.K ? __ldcs(reinterpret_cast<const uint4*>(w + k * a.ldw + n))
-                        : make_uint4(0, 0, 0, 0);
-      }
+    for (int u = 0; u < kUnroll; ++u) {
+      const int k = k0 + u * kXwGroups;
+      if (k >= a.K) break;
+      const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int k = k0 + u * kXwGroups;
-        if (k >= a.K) break;
-        const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
+      for (int m = 0; m < MR; ++m) {
+        if (m >= a.rows) break;
+        const float xv = __bfloat162float(x[m * a.ldx + k]);
 #pragma unroll
-        for (int m = 0; m < MR; ++m) {
-          if (m >= a.rows) break;
-          const float xv = __bfloat162float(x[m * a.ldx + k]);
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const float2 wf = __bfloat1622float2(wp[i]);
-            acc[m][2 * i] = fmaf(xv, wf.x, acc[m][2 * i]);
-            acc[m][2 * i + 1] = fmaf(xv, wf.y, acc[m][2 * i + 1]);
-          }
+        for (int i = 0; i < 4; ++i) {
+          const float2 wf = __bfloat1622float2(wp[i]);
+          acc[m][2 * i] = fmaf(xv, wf.x, acc[m][2 * i]);
+          acc[m][2 * i + 1] = fmaf(xv, wf.y, acc[m][2 * i + 1]);
         }
       }
     }
@@ -255,22 +285,30 @@ void launch_rows(Context& c, const SkinnyArgs& a, int batch) {
   const dim3 grid(static_cast<unsigned>(CTA_ROW ? a.N : ceil_div(a.N, kWarps)),
                   static_cast<unsigned>(batch));
   static_assert(kMaxRows == 2, "one instance per row count");
-  auto pick = [&](auto unroll) {
+  auto pick = [&](auto unroll, auto pre) {
     constexpr int U = decltype(unroll)::value;
-    return a.glu_offset > 0 ? (a.rows <= 1 ? skinny_kernel<1, TO, true, CTA_ROW, U>
-                                           : skinny_kernel<2, TO, true, CTA_ROW, U>)
-                            : (a.rows <= 1 ? skinny_kernel<1, TO, false, CTA_ROW, U>
-                                           : skinny_kernel<2, TO, false, CTA_ROW, U>);
+    constexpr bool P = decltype(pre)::value;
+    return a.glu_offset > 0 ? (a.rows <= 1 ? skinny_kernel<1, TO, true, CTA_ROW, U, P>
+                                           : skinny_kernel<2, TO, true, CTA_ROW, U, P>)
+                            : (a.rows <= 1 ? skinny_kernel<1, TO, false, CTA_ROW, U, P>
+                                           : skinny_kernel<2, TO, false, CTA_ROW, U, P>);
   };
   // DUET_SKINNY_WIDE=0: kUnroll for every row length (a benchmark baseline).
   static const bool wide_enabled = [] {
     const char* v = std::getenv("DUET_SKINNY_WIDE");
     return !(v && std::strcmp(v, "0") == 0);
   }();
-  auto* kernel = pick(std::integral_constant<int, kUnroll>{});
-  if constexpr (!CTA_ROW)  // a CTA per feature has 256 lanes on a row: one round of kUnroll
-    if (wide_enabled && a.K / 8 > kUnroll * 32)
-      kernel = pick(std::integral_constant<int, kWideUnroll>{});
+  constexpr int kLanes = CTA_ROW ? kWarps * 32 : 32;
+  // A CTA per feature has 256 lanes on a row: one round of kUnroll.
+  const bool wide = !CTA_ROW && wide_enabled && a.K / 8 > kUnroll * kLanes;
+  const int rounds = ceil_div(a.K / 8, (wide ? kWideUnroll : kUnroll) * kLanes);
+  const bool pre = c.preload && !a.w_ptrs && !a.expert_ids && rounds == 1;
+  using Fixed = std::false_type;
+  using Pre = std::true_type;
+  using Narrow = std::integral_constant<int, kUnroll>;
+  using Wide = std::integral_constant<int, kWideUnroll>;
+  auto* kernel = wide ? (pre ? pick(Wide{}, Pre{}) : pick(Wide{}, Fixed{}))
+                      : (pre ? pick(Narrow{}, Pre{}) : pick(Narrow{}, Fixed{}));
   launch_pdl(c, kernel, grid, kWarps * 32, 0, a);
 }
 
@@ -393,7 +431,9 @@ bool skinny_gemm_strided_batched(Context& c, int64_t batch, int64_t rows, int64_
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(N, kXwCols)), static_cast<unsigned>(batch));
   a.prefetch = wants_prefetch(c, 2 * batch * N * K);
-  auto* kernel = rows == 1 ? skinny_xw_kernel<1> : skinny_xw_kernel<2>;
+  const bool pre = c.preload && K <= kXwGroups * kUnroll;
+  auto* kernel = rows == 1 ? (pre ? skinny_xw_kernel<1, true> : skinny_xw_kernel<1, false>)
+                           : (pre ? skinny_xw_kernel<2, true> : skinny_xw_kernel<2, false>);
   launch_pdl(c, kernel, grid, kXwGroups * 8, 0, a);
   return true;
 }
