@@ -299,6 +299,7 @@ void mla_decode(Context& c, const MlaParams& p) {
   args.scale = p.scale;
   args.rows_max = static_cast<int>(rows_max);
   args.o_lat = o_lat;
+  args.preload = c.preload;
   args.projected = false;
   if (c.mla_phase_events) DUET_CUDA_CHECK(cudaEventRecord(c.mla_phase_events[1], c.stream));
   const int v = c.mla_variant;  // cuda_bench only: alternatives measured against the defaults

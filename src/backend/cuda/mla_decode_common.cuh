@@ -33,23 +33,26 @@ struct DecodeArgs {
   float* part_o;    // [S, splits, rows_max, r]
   float* part_lse;  // [S, splits, rows_max]
   bf16* o_lat;      // [T, H, r]: written directly when splits == 1
+  // Kernels that can may load a first key tile cached by earlier steps before the
+  // programmatic wait (DecodeBlock::first_tile_cached; Context::preload).
+  bool preload;
   // Host only: the split combine also applied the output projection (mla_combine_uv_kernel).
   bool projected;
 };
 
 // The work of one CTA (grid: row tiles x splits x sequences): query rows [m0, m0 + M) of
-// sequence s (`rows` in all: its tokens x heads, token i at q0 + i) and the split's share of its
-// KEYS-key tiles, [tile_begin, tile_end) of `tiles`.
+// sequence s (`rows` in all: its `fresh` tokens x heads, token i at q0 + i) and the split's
+// share of its KEYS-key tiles, [tile_begin, tile_end) of `tiles`.
 struct DecodeBlock {
-  int s, m0, q0, rows, L, tiles, tile_begin, tile_end;
+  int s, m0, q0, rows, fresh, L, tiles, tile_begin, tile_end;
   size_t part_row;  // the split's first row of part_o / part_lse
 
-  // False when the CTA has nothing to do: not a decode sequence, or no query rows left. Every
-  // decode kernel calls this before it touches memory, so it is where they wait as programmatic
-  // dependents (pdl.cuh; mla_decode launches them so).
-  __device__ bool init(const DecodeArgs& a, int M, int KEYS) {
-    pdl_launch_dependents();
-    pdl_wait();
+  // Finds the CTA's work in the step's index arrays (decode flags, sequence starts, KV
+  // lengths). They are uploaded by a copy before the step's first kernel and no kernel writes
+  // them, so this may run before the programmatic wait (pdl.cuh): their round trip then overlaps
+  // the previous kernel. False when the CTA has nothing to do: not a decode sequence, or no
+  // query rows left.
+  __device__ bool locate(const DecodeArgs& a, int M, int KEYS) {
     s = blockIdx.z;
     m0 = blockIdx.x * M;
     // All four loads in flight together (one memory round trip before the first tile).
@@ -57,7 +60,8 @@ struct DecodeBlock {
     q0 = a.q_start[s];
     const int q1 = a.q_start[s + 1];
     L = a.kv_len[s];
-    rows = (q1 - q0) * a.heads;
+    fresh = q1 - q0;
+    rows = fresh * a.heads;
     if (!decode || m0 >= rows) return false;
     tiles = (L + KEYS - 1) / KEYS;
     const int split = blockIdx.y, per_split = (tiles + a.splits - 1) / a.splits;
@@ -65,6 +69,20 @@ struct DecodeBlock {
     tile_end = min(tiles, tile_begin + per_split);
     part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
     return true;
+  }
+  // locate, then the programmatic wait: every decode kernel calls this (or locate and
+  // pdl_wait itself) before it touches memory that the step's earlier kernels write.
+  __device__ bool init(const DecodeArgs& a, int M, int KEYS) {
+    pdl_launch_dependents();
+    if (!locate(a, M, KEYS)) return false;
+    pdl_wait();
+    return true;
+  }
+  // Whether every key of the split's first tile was cached by an earlier step (this step's
+  // cache write adds the keys from L - fresh on), so that the tile may be loaded before the
+  // programmatic wait: those rows are as constant during the step as the weights.
+  __device__ bool first_tile_cached(const DecodeArgs& a, int KEYS) const {
+    return a.preload && tile_begin < tile_end && (tile_begin + 1) * KEYS <= L - fresh;
   }
   __device__ int n_tiles() const { return max(0, tile_end - tile_begin); }
 };

@@ -36,7 +36,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
   constexpr int PS = KEYS + kPad, SS = KEYS + 4;       // P (bf16) and S (f32) row strides
   extern __shared__ __align__(16) unsigned char smem_raw[];
   DecodeBlock blk;
-  if (!blk.init(a, M, KEYS)) return;
+  pdl_launch_dependents();
+  if (!blk.locate(a, M, KEYS)) return;
   const int s = blk.s, m0 = blk.m0, q0 = blk.q0, rows = blk.rows;
   const int stride = a.dp + kPad;                     // bf16 elements per shared row
   bf16* qs = reinterpret_cast<bf16*>(smem_raw);       // [M][stride]
@@ -54,6 +55,31 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
   const size_t part_row = blk.part_row;
   // A split with nothing to attend runs no tile and writes zeros with an LSE of -inf, which
   // the combine step skips.
+
+  // Zero the padding columns of all key buffers once; cp.async never writes them.
+  for (int i = tid; i < STAGES * KEYS * (a.dp - D); i += kThreads)
+    ks[(i / (a.dp - D)) * stride + D + i % (a.dp - D)] = __float2bfloat16_rn(0.0f);
+
+  const int chunks = D / 8;  // 16-byte pieces of one cache row
+  const int32_t* bt = a.block_table + s * a.ld_bt;
+  auto load_tile = [&](int tile, int buf) {
+    bf16* dst = ks + buf * KEYS * stride;
+    const int j0 = tile * KEYS;
+    const bf16* base = a.cache + (static_cast<int64_t>(bt[j0 / 64]) * 64 + j0 % 64) * a.ld_cache;
+    for (int i = tid; i < KEYS * chunks; i += kThreads) {
+      const int kr = i / chunks, ch = i % chunks;
+      const bool in = j0 + kr < L;
+      cp_async16(dst + kr * stride + ch * 8, in ? base + kr * a.ld_cache + ch * 8 : a.cache,
+                 in ? 16 : 0);
+    }
+  };
+
+  // The first tile, when earlier steps cached all its keys, goes out before the programmatic
+  // wait (DecodeBlock::first_tile_cached), so that it streams in while the q absorption runs; it
+  // joins the first cp.async group with the query rows.
+  const bool preloaded = blk.first_tile_cached(a, KEYS);
+  if (preloaded) load_tile(tile_begin, 0);
+  pdl_wait();
 
   // Query rows: [q_lat | q_rope | 0...] of (token, head) = divmod(m0 + i, heads).
   if (tid < M) {
@@ -76,24 +102,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
     const bf16* src = q_value(a, t, h, col);
     copy_q8(dst, src);
   }
-  // Zero the padding columns of all key buffers once; cp.async never writes them.
-  for (int i = tid; i < STAGES * KEYS * (a.dp - D); i += kThreads)
-    ks[(i / (a.dp - D)) * stride + D + i % (a.dp - D)] = __float2bfloat16_rn(0.0f);
-
-  const int chunks = D / 8;  // 16-byte pieces of one cache row
-  const int32_t* bt = a.block_table + s * a.ld_bt;
-  auto load_tile = [&](int tile, int buf) {
-    bf16* dst = ks + buf * KEYS * stride;
-    const int j0 = tile * KEYS;
-    const bf16* base = a.cache + (static_cast<int64_t>(bt[j0 / 64]) * 64 + j0 % 64) * a.ld_cache;
-    for (int i = tid; i < KEYS * chunks; i += kThreads) {
-      const int kr = i / chunks, ch = i % chunks;
-      const bool in = j0 + kr < L;
-      cp_async16(dst + kr * stride + ch * 8, in ? base + kr * a.ld_cache + ch * 8 : a.cache,
-                 in ? 16 : 0);
-    }
-  };
-
   float o[MT][kColGroups][2][4];
 #pragma unroll
   for (int m = 0; m < MT; ++m)
@@ -111,7 +119,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(DecodeArgs a) {
 
 #pragma unroll
   for (int st = 0; st < STAGES - 1; ++st) {
-    if (tile_begin + st < tile_end) load_tile(tile_begin + st, st);
+    if (tile_begin + st < tile_end && !(st == 0 && preloaded)) load_tile(tile_begin + st, st);
     cp_async_commit();
   }
   for (int tile = tile_begin; tile < tile_end; ++tile) {

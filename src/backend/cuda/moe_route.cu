@@ -172,22 +172,25 @@ constexpr int kFusedRows = 2, kFusedThreads = 256;
 template <int MR>
 __global__ void __launch_bounds__(kFusedThreads)
     route_fused_kernel(RouteArgs a, const bf16* x, int64_t ldx, const bf16* gate, int64_t ldg,
-                       int K, float* logits, unsigned* done, bool prefetch) {
+                       int K, float* logits, unsigned* done, bool prefetch, bool preload) {
   pdl_launch_dependents();
-  // The gate row is a weight: on its way to L2 while the kernel before this one finishes.
-  if (prefetch && threadIdx.x == 0)
-    prefetch_l2_bulk(gate + static_cast<int64_t>(blockIdx.x) * ldg, int64_t{2} * K);
+  const int e = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const uint4* wrow = reinterpret_cast<const uint4*>(gate + static_cast<int64_t>(e) * ldg);
+  // The gate row is a weight: its first chunk per thread is loaded (`preload`, rows of at most
+  // kFusedThreads chunks: all of it) or the row is on its way to L2 (`prefetch`) while the
+  // kernel before this one finishes.
+  const int c0 = threadIdx.x;
+  const uint4 first = preload && c0 < K / 8 ? __ldcs(wrow + c0) : make_uint4(0, 0, 0, 0);
+  if (!preload && prefetch && threadIdx.x == 0) prefetch_l2_bulk(wrow, int64_t{2} * K);
   pdl_wait();
   extern __shared__ float smem[];
   __shared__ float part[MR][kFusedThreads / 32];
   __shared__ float group_val[MR][kMaxGroups];
   __shared__ unsigned char group_kept[MR][kMaxGroups];
   __shared__ bool last;
-  const int e = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const uint4* wrow = reinterpret_cast<const uint4*>(gate + static_cast<int64_t>(e) * ldg);
   float acc[MR] = {};
-  for (int c = threadIdx.x; c < K / 8; c += kFusedThreads) {
-    const uint4 wv = __ldcs(wrow + c);
+  for (int c = c0; c < K / 8; c += kFusedThreads) {
+    const uint4 wv = preload && c == c0 ? first : __ldcs(wrow + c);
     const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv);
 #pragma unroll
     for (int m = 0; m < MR; ++m) {
@@ -260,7 +263,7 @@ void moe_route(Context& c, const RouterParams& p) {
     auto* kernel = T == 1 ? route_fused_kernel<1> : route_fused_kernel<2>;
     launch_pdl(c, kernel, dim3(static_cast<unsigned>(E)), kFusedThreads, smem, a,
                p.x.ptr<const bf16>(), p.x.ld, p.gate.ptr<const bf16>(), p.gate.ld,
-               static_cast<int>(p.x.cols), logits, c.route_done, c.l2_prefetch);
+               static_cast<int>(p.x.cols), logits, c.route_done, c.l2_prefetch, c.preload);
     return;
   }
   const size_t smem = kWarpsPerBlock * route_smem_floats(static_cast<int>(E)) * sizeof(float);

@@ -7,8 +7,11 @@
 // The contract of a kernel launched by launch_pdl:
 //   - it calls pdl_wait() before it reads anything an earlier op on the stream (or a branch
 //     joined into it) may write, and before it writes anything such an op may read;
-//   - before that it may only read weights (constant while steps run) and prefetch into L2
-//     (always safe: L2 is where the device's writes meet, so a prefetched line is never stale);
+//   - before that it may only read what no kernel of the step writes: weights (constant while
+//     steps run), the step's index arrays (uploaded by a copy before the step's first kernel,
+//     which every later kernel starts after) and latent-cache rows that earlier steps wrote; and
+//     prefetch into L2 (always safe: L2 is where the device's writes meet, so a prefetched line
+//     is never stale);
 //   - it calls pdl_launch_dependents() early, so that the next kernel's CTAs can be resident and
 //     issue their own prologue while this one runs. They take SM slots only after every CTA of
 //     this grid has started, so they never hold this grid back.
