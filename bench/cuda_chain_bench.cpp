@@ -152,10 +152,14 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
     ls.push_back({b.random(heads * (dn + dr), H, 0.02f), b.random(r + dr, H, 0.02f),
                   b.random(heads * (dn + dv), r, 0.05f), b.random(H, heads * dv, 0.02f),
                   b.random(blocks * kKvBlockSize, r + dr)});
+  // DUET_CHAIN_SKIP=norm,pair,cache,mla,oproj leaves those ops out of every link (what each
+  // costs in the chain).
+  const std::string skip = std::getenv("DUET_CHAIN_SKIP") ? std::getenv("DUET_CHAIN_SKIP") : "";
+  auto runs = [&](const char* op) { return skip.find(op) == std::string::npos; };
   auto link = [&](const Layer& L) {
-    b.be->add_rms_norm(res, o, nw, 1e-6f, normed);
-    b.be->gemm_pair(normed, L.q_proj, q, L.kv_a, ckv);
-    {
+    if (runs("norm")) b.be->add_rms_norm(res, o, nw, 1e-6f, normed);
+    if (runs("pair")) b.be->gemm_pair(normed, L.q_proj, q, L.kv_a, ckv);
+    if (runs("cache")) {
       SideBranch side(*b.be);
       b.be->mla_cache_write_and_rope_q(ckv, kv_norm, 1e-6f, positions, slots, rope, L.cache, q,
                                        heads, dn);
@@ -180,8 +184,8 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
     p.v_dim = dv;
     p.kv_rank = r;
     p.scale = 0.0722f;
-    b.be->mla_attention(p);
-    b.be->gemm(attn, L.o_proj, o);
+    if (runs("mla")) b.be->mla_attention(p);
+    if (runs("oproj")) b.be->gemm(attn, L.o_proj, o);
   };
   link(ls[0]);  // sizes the workspaces, which cannot grow while recording
   b.be->synchronize();
