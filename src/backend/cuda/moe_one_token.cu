@@ -35,26 +35,23 @@ __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineAr
   constexpr unsigned kAll = 0xffffffffu;
   constexpr int kLoads = 2;  // per lane and pair; the order of the sums does not depend on it
   pdl_launch_dependents();
-  pdl_wait();  // the weights' addresses depend on the router's ids
-  // The pairs' act rows, [k, K], staged once per CTA: read from global memory inside the loop,
-  // each chunk was one more dependent round trip after the weights'.
-  extern __shared__ uint4 act_rows[];
-  const int chunks = a.K / 8;
-  for (int i = threadIdx.x; i < a.k * chunks; i += kWarps * 32)
-    act_rows[i] = reinterpret_cast<const uint4*>(a.act)[i];
-  __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = blockIdx.x * kWarps + warp;
-  if (n >= a.N) return;
+  const bool feature = n < a.N;  // warps past N only help stage the act rows
+  // The router's ids and weights, read before the programmatic wait: the router ran two
+  // launches back, and the gate_up products (skinny_gemm_experts) let this kernel launch only
+  // after every one of their CTAs has passed its own wait, which returned after the router's
+  // grid had completed and its writes had reached L2. The loads bypass L1 (__ldcg), which may
+  // hold an earlier layer's values at the same addresses.
   // Lane j < k holds pair j; its rank among the held pairs orders the sum.
   int e = -1, key = INT_MAX;
   float wt = 0.0f;
   if (lane < a.k) {
-    const int id = a.ids[lane];
+    const int id = __ldcg(a.ids + lane);
     if (id - a.first >= 0 && id - a.first < a.E) {
       e = id - a.first;
       key = id;
-      wt = a.weights[lane];
+      wt = __ldcg(a.weights + lane);
     }
   }
   int rank = 0;
@@ -64,8 +61,9 @@ __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineAr
   }
   const unsigned held = __ballot_sync(kAll, e >= 0);
   const int used = __popc(held);
+  const int chunks = a.K / 8;
   const uint4* wrow[kMaxPairs];
-  const uint4* xrow[kMaxPairs];
+  int pair_of[kMaxPairs];  // which of the token's pairs (act row) takes rank r
   float pw[kMaxPairs];
 #pragma unroll
   for (int r = 0; r < kMaxPairs; ++r) {
@@ -73,25 +71,39 @@ __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineAr
     const int j = at ? __ffs(at) - 1 : 0;
     const int er = __shfl_sync(kAll, e, j);
     pw[r] = __shfl_sync(kAll, wt, j);
+    pair_of[r] = j;
     wrow[r] = reinterpret_cast<const uint4*>(a.down + (er < 0 ? 0 : er) * a.w_estride +
-                                             static_cast<int64_t>(n) * a.K);
-    xrow[r] = act_rows + j * chunks;
+                                             static_cast<int64_t>(feature ? n : 0) * a.K);
   }
-  float acc[kMaxPairs] = {};
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kLoads) {
-    uint4 wv[kMaxPairs][kLoads];
+  // One round of weight loads per lane and pair (weights: before the wait too).
+  uint4 wv[kMaxPairs][kLoads];
+  auto load = [&](int c0) {
 #pragma unroll
     for (int r = 0; r < kMaxPairs; ++r) {
       if (r >= used) break;
 #pragma unroll
       for (int u = 0; u < kLoads; ++u) {
         const int c = c0 + u * 32;
-        wv[r][u] = c < chunks ? __ldcs(wrow[r] + c) : make_uint4(0, 0, 0, 0);
+        wv[r][u] = feature && c < chunks ? __ldcs(wrow[r] + c) : make_uint4(0, 0, 0, 0);
       }
     }
+  };
+  load(lane);
+  pdl_wait();  // the act rows are the gate_up products' output
+  // The pairs' act rows, [k, K], staged once per CTA: read from global memory inside the loop,
+  // each chunk was one more dependent round trip after the weights'.
+  extern __shared__ uint4 act_rows[];
+  for (int i = threadIdx.x; i < a.k * chunks; i += kWarps * 32)
+    act_rows[i] = reinterpret_cast<const uint4*>(a.act)[i];
+  __syncthreads();
+  if (!feature) return;
+  float acc[kMaxPairs] = {};
+  for (int c0 = lane; c0 < chunks; c0 += 32 * kLoads) {
+    if (c0 != lane) load(c0);
 #pragma unroll
     for (int r = 0; r < kMaxPairs; ++r) {
       if (r >= used) break;
+      const uint4* xrow = act_rows + pair_of[r] * chunks;
 #pragma unroll
       for (int u = 0; u < kLoads; ++u) {
         const int c = c0 + u * 32;
@@ -100,7 +112,7 @@ __global__ void __launch_bounds__(kWarps * 32) down_combine_kernel(DownCombineAr
         const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv[r][u]);
 #pragma unroll
         for (int i = 0; i < 4; ++i) wf[i] = __bfloat1622float2(wp[i]);
-        fma8(acc[r], wf, xrow[r][c]);
+        fma8(acc[r], wf, xrow[c]);
       }
     }
   }
