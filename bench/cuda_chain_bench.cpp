@@ -1,10 +1,9 @@
 // Dependent chains of batch-1 decode ops recorded in one graph, timed per link: norms,
-// products, a Moonlight MoE layer and a Moonlight attention block (q + kv_a, the cache
-// write beside the q absorption, MLA decode over 1000 cached tokens, o_proj with the next add +
-// norm). Every link has weights (and a cache) of its own, so that none finds them in L2.
-// DUET_PDL=0 / noprefetch / nopreload and DUET_FUSED_NORM=0 compare programmatic dependent
-// launch, the weight prefetch or preload and the fused norm; run once per setting. Prints one
-// table; docs/PERFORMANCE.md records the results.
+// products, a Moonlight MoE layer and a Moonlight attention block (norm, q + kv_a, the cache
+// write beside the q absorption, MLA decode over 1000 cached tokens, o_proj). Every link has
+// weights (and a cache) of its own, so that none finds them in L2. DUET_PDL=0 / noprefetch /
+// nopreload compare programmatic dependent launch and the weight prefetch or preload; run once
+// per setting. Prints one table; docs/PERFORMANCE.md records the results.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -118,10 +117,9 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
                   us, fmt("%.0f GB/s weights", bytes / us / 1e3)});
 }
 
-// A Moonlight attention block at batch 1 with 1000 cached tokens, as DeepseekModel runs it (no
-// q LoRA): q_proj and kv_a in one product, the cache write with q's RoPE on a side branch, MLA
-// decode (absorbed; the branch joins after the q absorption), o_proj with the add + norm that
-// gives the next link its input.
+// A Moonlight attention block at batch 1 with 1000 cached tokens, as DeepseekModel::attention
+// runs it (no q LoRA): add + norm, q_proj and kv_a in one product, the cache write with q's RoPE
+// on a side branch, MLA decode (absorbed; the branch joins after the q absorption), o_proj.
 void attention_row(Bench& b, std::vector<Row>& rows) {
   const int64_t H = 2048, heads = 16, dn = 128, dr = 64, dv = 128, r = 512, ctx = 1000;
   const int64_t blocks = (ctx + 1 + kKvBlockSize - 1) / kKvBlockSize, links = 8;
@@ -154,11 +152,12 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
     ls.push_back({b.random(heads * (dn + dr), H, 0.02f), b.random(r + dr, H, 0.02f),
                   b.random(heads * (dn + dv), r, 0.05f), b.random(H, heads * dv, 0.02f),
                   b.random(blocks * kKvBlockSize, r + dr)});
-  // DUET_CHAIN_SKIP=pair,cache,mla,oproj leaves those ops out of every link (what each costs
-  // in the chain; oproj: the output projection with the next add + norm).
+  // DUET_CHAIN_SKIP=norm,pair,cache,mla,oproj leaves those ops out of every link (what each
+  // costs in the chain).
   const std::string skip = std::getenv("DUET_CHAIN_SKIP") ? std::getenv("DUET_CHAIN_SKIP") : "";
   auto runs = [&](const char* op) { return skip.find(op) == std::string::npos; };
   auto link = [&](const Layer& L) {
+    if (runs("norm")) b.be->add_rms_norm(res, o, nw, 1e-6f, normed);
     if (runs("pair")) b.be->gemm_pair(normed, L.q_proj, q, L.kv_a, ckv);
     if (runs("cache")) {
       SideBranch side(*b.be);
@@ -186,7 +185,7 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
     p.kv_rank = r;
     p.scale = 0.0722f;
     if (runs("mla")) b.be->mla_attention(p);
-    if (runs("oproj")) b.be->gemm_add_rms_norm(attn, L.o_proj, o, res, nw, 1e-6f, normed);
+    if (runs("oproj")) b.be->gemm(attn, L.o_proj, o);
   };
   link(ls[0]);  // sizes the workspaces, which cannot grow while recording
   b.be->synchronize();

@@ -98,15 +98,6 @@ class Backend {
   // ---- matrix products: y = x w^T with x [T, K] activations, w [N, K] weights, y [T, N].
   // Row-independent: row t of y depends only on row t of x.
   virtual void gemm(const Tensor& x, const Tensor& w, const Tensor& y) = 0;
-  // y = x w^T, then add_rms_norm(residual, y, norm_w, eps, normed): a product whose output joins
-  // the residual stream and is normed at once (the attention's o_proj; a backend may run them as
-  // one).
-  virtual void gemm_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor& y,
-                                 const Tensor& residual, const Tensor& norm_w, float eps,
-                                 const Tensor& normed) {
-    gemm(x, w, y);
-    add_rms_norm(residual, y, norm_w, eps, normed);
-  }
   // y1 = x w1^T and y2 = x w2^T: two products of the same activations (a backend may run them as
   // one).
   virtual void gemm_pair(const Tensor& x, const Tensor& w1, const Tensor& y1, const Tensor& w2,

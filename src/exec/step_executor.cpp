@@ -153,9 +153,8 @@ void StepExecutor::prepare_gather(Micro& m, int index) {
 }
 
 void StepExecutor::attn_stage(Micro& m, int64_t l) {
-  if (!tp_) return model_.attention_and_norm(m.mb, l, cache_);
   model_.attention(m.mb, l, cache_);
-  tp_->all_reduce(m.mb.sub_out);  // heads are split over the attention-TP ranks
+  if (tp_) tp_->all_reduce(m.mb.sub_out);  // heads are split over the attention-TP ranks
   model_.post_attention(m.mb, l);
 }
 

@@ -65,7 +65,8 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
 
 void DeepseekModel::layers(MicroBatch& mb, LatentCache& cache) {
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    attention_and_norm(mb, l, cache);
+    attention(mb, l, cache);
+    post_attention(mb, l);
     if (is_moe(l)) {
       // The shared experts need only the normed rows: on a side branch they run beside the
       // router and the routed experts, which at decode sizes are chains of latency-bound
@@ -195,16 +196,6 @@ void DeepseekModel::embed(MicroBatch& mb) {
 }
 
 void DeepseekModel::attention(MicroBatch& mb, int64_t l, LatentCache& cache) {
-  be_.gemm(attention_heads(mb, l, cache), w_.layers[l].o_proj, mb.sub_out);
-}
-
-void DeepseekModel::attention_and_norm(MicroBatch& mb, int64_t l, LatentCache& cache) {
-  be_.gemm_add_rms_norm(attention_heads(mb, l, cache), w_.layers[l].o_proj, mb.sub_out, mb.hidden,
-                        w_.layers[l].post_norm, static_cast<float>(config_.rms_norm_eps),
-                        mb.normed);
-}
-
-Tensor DeepseekModel::attention_heads(MicroBatch& mb, int64_t l, LatentCache& cache) {
   const ModelConfig& c = config_;
   const LayerWeights& L = w_.layers[l];
   const int64_t T = mb.num_tokens;
@@ -255,7 +246,7 @@ Tensor DeepseekModel::attention_heads(MicroBatch& mb, int64_t l, LatentCache& ca
   p.kv_rank = r;
   p.scale = static_cast<float>(c.softmax_scale());
   be_.mla_attention(p);
-  return attn;
+  be_.gemm(attn, L.o_proj, mb.sub_out);
 }
 
 void DeepseekModel::post_attention(MicroBatch& mb, int64_t l) {

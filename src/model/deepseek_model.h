@@ -66,9 +66,6 @@ class DeepseekModel {
   void attention(MicroBatch& mb, int64_t l, LatentCache& cache);
   // hidden += sub_out; normed = post-attention norm of hidden.
   void post_attention(MicroBatch& mb, int64_t l);
-  // attention then post_attention, where no exchange comes between them (the backend may fuse
-  // the output projection with the norm).
-  void attention_and_norm(MicroBatch& mb, int64_t l, LatentCache& cache);
   // Dense MLP of layer l: normed -> ffn_out.
   void dense_mlp(MicroBatch& mb, int64_t l);
   // Router and this rank's routed experts over x (any rows, e.g. gathered from every DP rank):
@@ -91,9 +88,6 @@ class DeepseekModel {
   void finish_step(MicroBatch& mb, StepOutput& out, int64_t rows = -1);
 
  private:
-  // Attention of layer l up to the output projection: normed -> the heads' outputs,
-  // [T, heads * v_head_dim] (a scratch slot of mb).
-  Tensor attention_heads(MicroBatch& mb, int64_t l, LatentCache& cache);
   ModelConfig config_;
   Backend& be_;
   ModelWeights w_;

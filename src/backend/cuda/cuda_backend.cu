@@ -130,8 +130,6 @@ class CudaBackend final : public Backend {
     }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
-    DUET_CUDA_CHECK(cudaMalloc(&c_.norm_done, sizeof(unsigned)));
-    DUET_CUDA_CHECK(cudaMemset(c_.norm_done, 0, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMalloc(&c_.greedy_done, cuda::kMaxGreedyRows * sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.greedy_done, 0, cuda::kMaxGreedyRows * sizeof(unsigned)));
     if (cuda::OpProfile::requested()) prof_ = std::make_unique<cuda::OpProfile>(c_.stream);
@@ -159,7 +157,6 @@ class CudaBackend final : public Backend {
     cudaEventDestroy(fork_);
     cudaEventDestroy(c_.side_done);
     cudaFree(c_.route_done);
-    cudaFree(c_.norm_done);
     cudaFree(c_.greedy_done);
   }
 
@@ -320,16 +317,6 @@ class CudaBackend final : public Backend {
                         x.rows);
     cuda::gemm(c_, x, w, y);
   }
-  void gemm_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor& y,
-                         const Tensor& residual, const Tensor& norm_w, float eps,
-                         const Tensor& normed) override {
-    {
-      cuda::OpScope scope(prof_.get(), "gemm_add_rms_norm", x.rows);
-      if (fused_norm_ && cuda::skinny_gemm_add_rms_norm(c_, x, w, y, residual, norm_w, eps, normed))
-        return;
-    }
-    Backend::gemm_add_rms_norm(x, w, y, residual, norm_w, eps, normed);
-  }
   void gemm_pair(const Tensor& x, const Tensor& w1, const Tensor& y1, const Tensor& w2,
                  const Tensor& y2) override {
     cuda::OpScope scope(prof_.get(), "gemm_pair", x.rows);
@@ -396,12 +383,6 @@ class CudaBackend final : public Backend {
   Queue main_, side_;
   cudaEvent_t fork_ = nullptr;
   bool side_enabled_ = true;
-  // The output projection and the post-attention norm in one launch at batch 1-2
-  // (DUET_FUSED_NORM=0: apart, a benchmark baseline).
-  bool fused_norm_ = [] {
-    const char* v = std::getenv("DUET_FUSED_NORM");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
 };
 
 }  // namespace

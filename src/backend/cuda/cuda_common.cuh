@@ -213,11 +213,10 @@ struct Context {
   void* upload_pinned = nullptr;
   size_t upload_pinned_bytes = 0;
   cudaEvent_t upload_done = nullptr;
-  // Zero between launches: the fused small-batch router counts its finished CTAs here,
-  // sample_greedy each row's (kMaxGreedyRows of them), skinny_gemm_add_rms_norm its own.
+  // Zero between launches: the fused small-batch router counts its finished CTAs here, and
+  // sample_greedy each row's (kMaxGreedyRows of them).
   unsigned* route_done = nullptr;
   unsigned* greedy_done = nullptr;
-  unsigned* norm_done = nullptr;  // the skinny products that end in a norm (main stream only)
   // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
   CudnnSdpa* cudnn = nullptr;
   bool cudnn_tried = false;
@@ -261,12 +260,6 @@ bool skinny_gemm_pair(Context& c, const Tensor& x, const Tensor& w1, const Tenso
 // y [rows, N] = silu(x w[:N]^T) * (x w[N:]^T) for a gate_up weight w [2N, K], bf16 y; false as
 // skinny_gemm.
 bool skinny_gemm_silu_mul(Context& c, const Tensor& x, const Tensor& w, const Tensor& y);
-// y = x w^T, then residual += y and normed = RMSNorm(residual) * norm_w (Backend::
-// gemm_add_rms_norm) in one launch, on the main stream; false (nothing done) as skinny_gemm, or
-// where the norm's row does not fit the epilogue.
-bool skinny_gemm_add_rms_norm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y,
-                              const Tensor& residual, const Tensor& norm_w, float eps,
-                              const Tensor& normed);
 // Pointer-array form: y[b] [rows, N] = x[b] [rows, K] w[b]^T, w[b] [N, K] with row stride ldw.
 // glu_offset > 0: y[b] [rows, N] = silu(x w[:N]^T) * (x w[glu_offset : glu_offset + N]^T), the
 // SwiGLU of a gate_up weight without its [rows, 2N] product.

@@ -5,7 +5,6 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/rms_norm_row.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -28,9 +27,9 @@ void dispatch_float(DType t, F&& f) {
 // store. The scalar loops took 4-7 us for a single 2048-wide row (ncu, H100, decode at batch 1:
 // each thread's dependent loads ran one after another), a fixed cost paid several times per
 // layer.
-static_assert(kThreads == kNormRowThreads, "one row per block of rms_norm_row.cuh's size");
+constexpr int kVecChunks = 4;  // 8-value chunks per thread held in registers by rms_norm_vec
 
-// rms_norm_kernel for rows of at most kNormRowMaxCols values, the row held in registers.
+// rms_norm_kernel for rows of at most 8 kVecChunks kThreads values, the row held in registers.
 template <typename TR, typename TX, typename TW, typename TO>
 __global__ void __launch_bounds__(kThreads)
     rms_norm_vec_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TX* x2,
@@ -40,9 +39,49 @@ __global__ void __launch_bounds__(kThreads)
   pdl_wait();
   __shared__ float red[kThreads / 32];
   const int64_t t = blockIdx.x;
-  add_rms_norm_row<TR, TX, TW, TO, false>(res + t * ld_res, x ? x + t * ld_x : nullptr,
-                                          x2 ? x2 + t * ld_x2 : nullptr, w, eps,
-                                          out + t * ld_out, cols, red);
+  TR* r = res + t * ld_res;
+  const int chunks = static_cast<int>(cols / 8);
+  // The weights load with the row (not after the reduction): one round trip to memory fewer.
+  float v[kVecChunks][8], wv[kVecChunks][8];
+#pragma unroll
+  for (int i = 0; i < kVecChunks; ++i) {
+    const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
+    if (ch >= chunks) break;
+    load8(r + ch * 8, v[i]);
+    load8(w + ch * 8, wv[i]);
+    if (x) {
+      float xv[8];
+      load8(x + t * ld_x + ch * 8, xv);
+      if (x2) {  // x + x2 rounded as add() stores it
+        float x2v[8];
+        load8(x2 + t * ld_x2 + ch * 8, x2v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) xv[j] = to_float(from_float<TX>(xv[j] + x2v[j]));
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[i][j] = to_float(from_float<TR>(v[i][j] + xv[j]));
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kVecChunks; ++i) {
+    const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
+    if (ch >= chunks) break;
+    if (x) store8(r + ch * 8, v[i]);  // the norm reads the residual as stored
+#pragma unroll
+    for (int j = 0; j < 8; ++j) ss += v[i][j] * v[i][j];
+  }
+  const float mean = block_sum(ss, red) / static_cast<float>(cols);
+  const float inv = 1.0f / sqrtf(mean + eps);
+#pragma unroll
+  for (int i = 0; i < kVecChunks; ++i) {
+    const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
+    if (ch >= chunks) break;
+    float o[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) o[j] = wv[i][j] * (v[i][j] * inv);
+    store8(out + t * ld_out + ch * 8, o);
+  }
 }
 
 template <typename T>
@@ -192,7 +231,7 @@ void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Ten
           const TX* add2 = residual_add2 ? residual_add2->ptr<const TX>() : nullptr;
           const int64_t ld_add2 = residual_add2 ? residual_add2->ld : 0;
           auto* kernel = vec_rows(x.cols, {&x, residual_add, residual_add2, &w, &out}) &&
-                                 x.cols <= kNormRowMaxCols
+                                 x.cols <= 8 * kVecChunks * kThreads
                              ? rms_norm_vec_kernel<TR, TX, TW, TO>
                              : rms_norm_kernel<TR, TX, TW, TO>;
           launch_pdl(c, kernel, dim3(static_cast<unsigned>(x.rows)), kThreads, 0, x.ptr<TR>(), x.ld,

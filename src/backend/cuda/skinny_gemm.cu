@@ -11,7 +11,6 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/rms_norm_row.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -60,16 +59,6 @@ struct SkinnyArgs {
   // Prefetch this CTA's weights into L2 before waiting for the previous kernel (set only where
   // the weights' addresses need no device data: no pointer arrays, no expert ids).
   bool prefetch;
-  // Non-null (single bf16 problem, a warp per feature, N a multiple of kWarps): the product ends
-  // in add + RMSNorm. The last CTA to finish (counted on norm_done, which it resets) adds each
-  // row of y into norm_res and writes norm_out = RMSNorm(norm_res) * norm_w, as add_rms_norm
-  // would: one launch fewer in the decode chain.
-  bf16* norm_res;
-  const bf16* norm_w;
-  bf16* norm_out;
-  int64_t ld_norm_res, ld_norm_out;
-  float norm_eps;
-  unsigned* norm_done;
 };
 
 // Whether a product of `bytes` weight bytes prefetches them (kPrefetchMaxBytes).
@@ -132,9 +121,7 @@ __device__ __forceinline__ void warp_sum(float (&acc)[NW][MR]) {
 // most SMs idle, e.g. the router's 64 took 11 us at one row); otherwise a warp per feature.
 // PRE: the feature's rows are one round of loads, issued before the programmatic wait (weights
 // only: pdl.cuh), so that they are in registers when the previous kernel ends.
-// NORM: the add + RMSNorm epilogue (SkinnyArgs::norm_res), an instance of its own: its row
-// held in registers would raise every product's register count (48 -> 84 at one bf16 row).
-template <int MR, typename TO, bool GLU, bool CTA_ROW, int U, bool PRE, bool NORM = false>
+template <int MR, typename TO, bool GLU, bool CTA_ROW, int U, bool PRE>
 __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
   // The experts form lets its dependents launch only once every CTA has passed its own wait, so
   // that the router's ids it waited for are in L2 when they start (moe_one_token.cu's
@@ -227,25 +214,6 @@ __global__ void __launch_bounds__(kWarps * 32) skinny_kernel(SkinnyArgs a) {
     for (int m = 0; m < MR; ++m)
       if (m < a.rows) y[static_cast<int64_t>(m) * ldy + f] = from_float<TO>(acc[m]);
   }
-  if constexpr (NORM) {
-    static_assert(!CTA_ROW && !GLU && std::is_same_v<TO, bf16>, "a bf16 product, warp per row");
-    {
-      __shared__ bool last;
-      __shared__ float red[kWarps];
-      if (lane == 0) __threadfence();  // this warp's outputs are visible before the count
-      __syncthreads();
-      if (threadIdx.x == 0)
-        last = atomicAdd(a.norm_done, 1u) == gridDim.x * gridDim.y - 1;
-      __syncthreads();
-      if (!last) return;
-      __threadfence();
-      for (int m = 0; m < a.rows; ++m)
-        add_rms_norm_row<bf16, bf16, bf16, bf16, true>(
-            a.norm_res + m * a.ld_norm_res, static_cast<const bf16*>(a.y) + m * a.ldy, nullptr,
-            a.norm_w, a.norm_eps, a.norm_out + m * a.ld_norm_out, a.N, red);
-      if (threadIdx.x == 0) *a.norm_done = 0;
-    }
-  }
 }
 
 // y = x w with w stored [K, N] (k-major rows, as the MLA absorption reads W_UK): a CTA takes 64
@@ -324,10 +292,6 @@ void launch_rows(Context& c, const SkinnyArgs& a, int batch) {
   auto pick = [&](auto unroll, auto pre) {
     constexpr int U = decltype(unroll)::value;
     constexpr bool P = decltype(pre)::value;
-    if constexpr (!CTA_ROW && std::is_same_v<TO, bf16>)
-      if (a.norm_res)
-        return a.rows <= 1 ? skinny_kernel<1, TO, false, false, U, P, true>
-                           : skinny_kernel<2, TO, false, false, U, P, true>;
     return a.glu_offset > 0 ? (a.rows <= 1 ? skinny_kernel<1, TO, true, CTA_ROW, U, P>
                                            : skinny_kernel<2, TO, true, CTA_ROW, U, P>)
                             : (a.rows <= 1 ? skinny_kernel<1, TO, false, CTA_ROW, U, P>
@@ -422,42 +386,6 @@ bool skinny_gemm_pair(Context& c, const Tensor& x, const Tensor& w1, const Tenso
   a.rows = static_cast<int>(x.rows);
   a.N = static_cast<int>(w1.rows + w2.rows);
   a.K = static_cast<int>(x.cols);
-  launch<bf16>(c, a, 1);
-  return true;
-}
-
-bool skinny_gemm_add_rms_norm(Context& c, const Tensor& x, const Tensor& w, const Tensor& y,
-                              const Tensor& residual, const Tensor& norm_w, float eps,
-                              const Tensor& normed) {
-  auto fits = [&](const Tensor& t) {
-    return t.dtype == DType::kBF16 && t.ld % 8 == 0 && aligned16(t.data);
-  };
-  static_assert(kWarps * 32 == kNormRowThreads, "the epilogue is one block-wide row norm");
-  if (c.on_side || x.rows < 1 || x.rows > kMaxRows || x.dtype != DType::kBF16 || x.cols % 8 != 0 ||
-      x.ld % 8 != 0 || !aligned16(x.data) || !fits(w) || !fits(y) || !fits(residual) ||
-      !fits(normed) || norm_w.dtype != DType::kBF16 || !aligned16(norm_w.data) ||
-      w.cols != x.cols || y.rows != x.rows || y.cols != w.rows || residual.rows != x.rows ||
-      residual.cols != w.rows || normed.rows != x.rows || normed.cols != w.rows ||
-      norm_w.cols != w.rows || w.rows % kWarps != 0 || w.rows > kNormRowMaxCols ||
-      w.rows <= kCtaRowFeatures)
-    return false;
-  SkinnyArgs a{};
-  a.w = w.ptr<const bf16>();
-  a.x = x.ptr<const bf16>();
-  a.y = y.data;
-  a.ldw = w.ld;
-  a.ldx = x.ld;
-  a.ldy = y.ld;
-  a.rows = static_cast<int>(x.rows);
-  a.N = static_cast<int>(w.rows);
-  a.K = static_cast<int>(x.cols);
-  a.norm_res = residual.ptr<bf16>();
-  a.norm_w = norm_w.ptr<const bf16>();
-  a.norm_out = normed.ptr<bf16>();
-  a.ld_norm_res = residual.ld;
-  a.ld_norm_out = normed.ld;
-  a.norm_eps = eps;
-  a.norm_done = c.norm_done;
   launch<bf16>(c, a, 1);
   return true;
 }
