@@ -3,7 +3,7 @@
 # and (if time is left) the Moonlight-shaped checkpoint and its CUDA load time.
 # Usage (repository root, on the GPU machine): tools/gpu_check.sh OUT_DIR BIN_DIR [budget_s]
 # BIN_DIR holds backend_cuda_test, backend_cuda_mla_moe_test, backend_cuda_sample_test,
-# cuda_golden_test, cuda_bench and optionally duet (built elsewhere: the device image lacks
+# cuda_golden_test, cuda_bench, cuda_chain_bench and optionally duet (built elsewhere: the device image lacks
 # pcre2/gtest for a full configure).
 set -o pipefail
 out=${1:-/tmp/gpu_out}
@@ -39,9 +39,14 @@ if ((SECONDS - start < budget - 240)); then
   compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/backend_cuda_mla_moe_test" \
     --gtest_filter='*Experts*' >>"$out/racecheck.log" 2>&1
   echo "racecheck moe experts exit $?" | tee -a "$out/summary.txt"
+  # The split combine with W_UV; the own prefill kernel beside it (cuDNN's is not ours to check).
+  DUET_MLA_PREFILL=kernel compute-sanitizer --tool racecheck --error-exitcode 9 \
+    "$bin/backend_cuda_mla_moe_test" --gtest_filter='*FewDecode*' >>"$out/racecheck.log" 2>&1
+  echo "racecheck mla few decode tokens exit $?" | tee -a "$out/summary.txt"
 fi
 log "benchmarks"
 timeout 150 "$bin/cuda_bench" 2>&1 | tee "$out/bench.txt" | tail -40
+timeout 120 "$bin/cuda_chain_bench" 2>&1 | tee "$out/chain.txt" | tail -8
 PYTHONUNBUFFERED=1 timeout 90 python3 bench/cuda_peers.py 2>&1 | tee "$out/peers.txt"
 if [[ -x "$bin/duet" ]] && ((SECONDS - start < budget - 340)); then
   log "mkmodel moonlight"
