@@ -3,8 +3,8 @@
 # and (if time is left) the Moonlight-shaped checkpoint and its CUDA load time.
 # Usage (repository root, on the GPU machine): tools/gpu_check.sh OUT_DIR BIN_DIR [budget_s]
 # BIN_DIR holds backend_cuda_test, backend_cuda_mla_moe_test, backend_cuda_sample_test,
-# cuda_golden_test, cuda_bench, cuda_chain_bench and optionally duet (built elsewhere: the device image lacks
-# pcre2/gtest for a full configure).
+# cuda_golden_test, cuda_bench, cuda_chain_bench and optionally duet (built elsewhere: the
+# device image lacks pcre2/gtest for a full configure).
 set -o pipefail
 out=${1:-/tmp/gpu_out}
 bin=${2:-bin}
