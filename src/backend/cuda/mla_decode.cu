@@ -1,5 +1,6 @@
 // MLA decode, absorbed form (FlashMLA style, written for this engine):
-//   q_lat = W_UK^T q_nope per head (cuBLAS, batched over heads)
+//   q_lat = W_UK^T q_nope per head (batched over heads: skinny kernels at 1-2 tokens, cuBLAS
+//   beyond)
 //   attention of [q_lat | q_rope] over the latent cache rows [c | k_rope] with V = c, split
 //   over the KV length so that a few long sequences still fill the GPU, then a combine step
 //   out = W_UV o_lat per head (batched over heads; for one or two decode tokens fused into the

@@ -21,6 +21,25 @@ constexpr int kMaxSplits = 64;        // two LSEs per lane
 constexpr int kMaxClusterSplits = 8;  // portable thread-block cluster size
 constexpr int kCombineBatch = 8;      // splits whose loads are in flight together
 
+// The weights of a row's splits from their LSEs, derived by every warp itself: lane j holds
+// splits j and j + 32 (l0, l1; -inf past the split count) and gets their weights w0, w1
+// (exp(lse - max); 0 for an empty split, which never wrote its O) and 1 / their sum. Split i's
+// weight is then __shfl_sync(all, i < 32 ? w0 : w1, i & 31).
+struct SplitWeights {
+  float w0, w1, inv_den;
+};
+__device__ __forceinline__ SplitWeights split_weights(float l0, float l1) {
+  float mx = fmaxf(l0, l1);
+  for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  SplitWeights w;
+  w.w0 = l0 == -INFINITY ? 0.0f : __expf(l0 - mx);
+  w.w1 = l1 == -INFINITY ? 0.0f : __expf(l1 - mx);
+  float den = w.w0 + w.w1;
+  for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
+  w.inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+  return w;
+}
+
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
   pdl_launch_dependents();
   pdl_wait();
@@ -42,14 +61,7 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
       v[u] = i0 + u < splits ? part[(i0 + u) * split_stride / 4 + c4] : make_float4(0, 0, 0, 0);
   };
   if (static_cast<int>(threadIdx.x) < r4) load(0, threadIdx.x);
-  float mx = fmaxf(l0, l1);
-  for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-  // An empty split never wrote its O: weight 0, and its values are not used.
-  const float w0 = l0 == -INFINITY ? 0.0f : __expf(l0 - mx);
-  const float w1 = l1 == -INFINITY ? 0.0f : __expf(l1 - mx);
-  float den = w0 + w1;
-  for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
-  const float inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+  const auto [w0, w1, inv_den] = split_weights(l0, l1);
   const int t = q0 + p / a.heads, h = p % a.heads;
   bf16* dst = o_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r;
   for (int c4 = threadIdx.x; c4 < r4; c4 += kCombineThreads) {
@@ -134,14 +146,7 @@ __global__ void __launch_bounds__(kUvThreads) mla_combine_uv_kernel(DecodeArgs a
     load(parity);  // in flight while the weights form
     const float l0 = lane < splits ? a.part_lse[base + lane * a.rows_max] : -INFINITY;
     const float l1 = lane + 32 < splits ? a.part_lse[base + (lane + 32) * a.rows_max] : -INFINITY;
-    float mx = fmaxf(l0, l1);
-    for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-    // An empty split never wrote its O: weight 0, and its values are not used.
-    const float w0 = l0 == -INFINITY ? 0.0f : __expf(l0 - mx);
-    const float w1 = l1 == -INFINITY ? 0.0f : __expf(l1 - mx);
-    float den = w0 + w1;
-    for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
-    const float inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+    const auto [w0, w1, inv_den] = split_weights(l0, l1);
     float4 acc = make_float4(0, 0, 0, 0);
     for (int i0 = parity; i0 < splits; i0 += 2 * kUvBatch) {
       if (i0 != parity) load(i0);
