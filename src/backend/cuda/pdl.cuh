@@ -16,8 +16,12 @@
 //     issue their own prologue while this one runs. They take SM slots only after every CTA of
 //     this grid has started, so they never hold this grid back.
 // pdl_wait waits for every prerequisite grid to complete, so the guarantee is transitive: the
-// kernel two launches back finished before the one in between did. Kernels launched otherwise
-// (cuBLAS, <<<>>>) keep the full dependency, and for them both calls return at once.
+// kernel two launches back finished before the one in between did. A kernel that calls
+// pdl_launch_dependents() only after its own wait extends that: its successor starts only
+// after the kernel before it has completed, and may read that kernel's output (from L2, with
+// __ldcg) before its own wait (skinny_gemm.cu's experts form and moe_one_token.cu's down +
+// combine). Kernels launched otherwise (cuBLAS, <<<>>>) keep the full dependency, and for them
+// both calls return at once.
 #pragma once
 
 #include <cuda_runtime.h>
