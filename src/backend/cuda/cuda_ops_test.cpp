@@ -1,5 +1,8 @@
 // Elementwise ops, GEMM, RoPE and the cache write: CUDA against the CPU reference.
+#include <cstdlib>
+#include <memory>
 #include <tuple>
+#include <utility>
 
 #include "backend/cuda/cuda_test_util.h"
 
@@ -210,9 +213,10 @@ TEST_F(CudaOps, SideBranchJoinsEagerAndRecorded) {
 
 // A chain of dependent batch-1 ops (add + norm, then a product whose output is the next link's
 // addend), as a decode step runs them: the kernels launch as programmatic dependents (pdl.cuh),
-// so each may start while the one before still runs, and the small products prefetch their
-// weights first. Every kernel must wait before it reads its input: the chain eagerly and
-// recorded must give the bits of the same chain with the stream drained after every op.
+// so each may start while the one before still runs, and the products load their weights
+// before they wait. Every kernel must wait before it reads its input: the chain eagerly and
+// recorded must give the bits of the same chain with the stream drained after every op, and of
+// the chain without programmatic launches.
 TEST_F(CudaOps, DependentChainMatchesTheDrainedRun) {
   const int64_t D = 2048, links = 24;
   auto r0 = randn(D, 21), y0 = randn(D, 22), w = randn(D, 23);
@@ -257,6 +261,17 @@ TEST_F(CudaOps, DependentChainMatchesTheDrainedRun) {
     EXPECT_EQ(download(y), drained) << "recorded chain, replay " << rep;
     EXPECT_EQ(download(res), drained_res) << "recorded chain, replay " << rep;
   }
+  // A backend without programmatic launches, weight prefetches or weights loaded before the
+  // wait (DUET_PDL=0), on the same tensors: the products sum in the same order, so the same bits.
+  setenv("DUET_PDL", "0", 1);
+  std::unique_ptr<Backend> plain = make_cuda_backend();
+  unsetenv("DUET_PDL");
+  std::swap(be, plain);
+  reset();
+  chain(false);
+  EXPECT_EQ(download(y), drained) << "without programmatic launches";
+  EXPECT_EQ(download(res), drained_res) << "without programmatic launches, residual";
+  std::swap(be, plain);
 }
 
 class CudaRope : public CudaOps {
