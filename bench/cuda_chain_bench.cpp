@@ -140,6 +140,10 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
   for (int64_t i = 0; i < blocks; ++i) table[i] = static_cast<int32_t>(blocks - 1 - i);
   const int32_t pos = static_cast<int32_t>(ctx);
   const std::vector<int32_t> q_start{0, 1}, kv_len{pos + 1}, decode{1};
+  // DUET_CHAIN_PLAN_LEN=N: launches planned for a context of N (a decode graph's length
+  // bucket) while the kernels read the true length, as in a replayed step.
+  const char* plan_len = std::getenv("DUET_CHAIN_PLAN_LEN");
+  const std::vector<int32_t> host_kv_len{plan_len ? std::atoi(plan_len) : pos + 1};
   const Tensor positions = b.ints({pos}, 1, 1);
   const Tensor slots = b.ints({table[pos / kKvBlockSize] * 64 + pos % 64}, 1, 1);
   const Tensor q_start_d = b.ints(q_start, 1, 2), kv_len_d = b.ints(kv_len, 1, 1);
@@ -174,7 +178,7 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
     p.block_table = table_d;
     p.num_seqs = 1;
     p.host_q_start = q_start.data();
-    p.host_kv_len = kv_len.data();
+    p.host_kv_len = host_kv_len.data();
     p.host_decode = decode.data();
     p.cache = L.cache;
     p.kv_b = L.kv_b;

@@ -59,6 +59,7 @@ dim3 plan_decode(Context& c, const MlaParams& p, DecodeArgs& args, const void* k
     if (best < 0 || cost < best) best = cost, splits = n;
   }
   args.splits = static_cast<int>(splits);
+  args.keys = static_cast<int>(KEYS);
   // part_o: [S, splits, rows_max, r] f32; part_lse: [S, splits, rows_max] f32.
   const int64_t rows_max = args.rows_max, r = args.r;
   args.part_o = c.workspace_as<float>(kWsMlaPartO, static_cast<size_t>(S * splits * rows_max * r));

@@ -40,6 +40,18 @@ __device__ __forceinline__ SplitWeights split_weights(float l0, float l1) {
   return w;
 }
 
+// acc += w_i v for split i, the same i in every lane of the warp (one shuffle source, so every
+// lane must call it); splits past the count, or empty ones (weight 0), add nothing.
+__device__ __forceinline__ void add_split(float4& acc, const SplitWeights& w, int i, int splits,
+                                          const float4& v) {
+  const float wi = __shfl_sync(0xffffffffu, i < 32 ? w.w0 : w.w1, i & 31);
+  if (i >= splits || wi == 0.0f) return;
+  acc.x = fmaf(wi, v.x, acc.x);
+  acc.y = fmaf(wi, v.y, acc.y);
+  acc.z = fmaf(wi, v.z, acc.z);
+  acc.w = fmaf(wi, v.w, acc.w);
+}
+
 __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs a, bf16* o_lat) {
   pdl_launch_dependents();
   pdl_wait();
@@ -47,8 +59,10 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
   if (!a.decode[s]) return;
   const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
   if (p >= rows) return;
-  const int lane = threadIdx.x % 32, splits = a.splits, r4 = a.r / 4;
-  const size_t base = static_cast<size_t>(s) * splits * a.rows_max + p;
+  // Only the splits with keys: a launch planned for a longer length bucket leaves the rest
+  // empty, and their partial rows unwritten.
+  const int lane = threadIdx.x % 32, splits = busy_splits(a, a.kv_len[s]), r4 = a.r / 4;
+  const size_t base = static_cast<size_t>(s) * a.splits * a.rows_max + p;
   const size_t split_stride = static_cast<size_t>(a.rows_max) * a.r;
   const float4* part = reinterpret_cast<const float4*>(a.part_o + base * a.r);
   const float l0 = lane < splits ? a.part_lse[base + lane * a.rows_max] : -INFINITY;
@@ -61,7 +75,8 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
       v[u] = i0 + u < splits ? part[(i0 + u) * split_stride / 4 + c4] : make_float4(0, 0, 0, 0);
   };
   if (static_cast<int>(threadIdx.x) < r4) load(0, threadIdx.x);
-  const auto [w0, w1, inv_den] = split_weights(l0, l1);
+  const SplitWeights w = split_weights(l0, l1);
+  const float inv_den = w.inv_den;
   const int t = q0 + p / a.heads, h = p % a.heads;
   bf16* dst = o_lat + (static_cast<int64_t>(t) * a.heads + h) * a.r;
   for (int c4 = threadIdx.x; c4 < r4; c4 += kCombineThreads) {
@@ -69,15 +84,7 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
     for (int i0 = 0; i0 < splits; i0 += kCombineBatch) {
       if (i0 > 0 || c4 != static_cast<int>(threadIdx.x)) load(i0, c4);
 #pragma unroll
-      for (int u = 0; u < kCombineBatch; ++u) {
-        const int i = i0 + u;  // the same split in every lane: one shuffle source
-        const float wi = __shfl_sync(0xffffffffu, i < 32 ? w0 : w1, i & 31);
-        if (i >= splits || wi == 0.0f) continue;
-        acc.x = fmaf(wi, v[u].x, acc.x);
-        acc.y = fmaf(wi, v[u].y, acc.y);
-        acc.z = fmaf(wi, v[u].z, acc.z);
-        acc.w = fmaf(wi, v[u].w, acc.w);
-      }
+      for (int u = 0; u < kCombineBatch; ++u) add_split(acc, w, i0 + u, splits, v[u]);
     }
     __nv_bfloat162 o[2] = {__floats2bfloat162_rn(acc.x * inv_den, acc.y * inv_den),
                            __floats2bfloat162_rn(acc.z * inv_den, acc.w * inv_den)};
@@ -127,13 +134,13 @@ __global__ void __launch_bounds__(kUvThreads) mla_combine_uv_kernel(DecodeArgs a
   pdl_wait();
   if (!a.decode[s]) return;
   const int q0 = a.q_start[s], tokens = a.q_start[s + 1] - q0;
-  const int splits = a.splits, r4 = a.r / 4;
+  const int splits = busy_splits(a, a.kv_len[s]), r4 = a.r / 4;  // as in mla_combine_kernel
   const int parity = threadIdx.x / (kUvThreads / 2), c4 = threadIdx.x % (kUvThreads / 2);
   const size_t split_stride4 = static_cast<size_t>(a.rows_max) * a.r / 4;
   __shared__ float4 odd[kUvThreads / 2];  // the odd splits' sums
   __shared__ float4 lat[kUvMaxR / 4];     // the combined latent row, bf16-rounded
   for (int i = 0; i < tokens; ++i) {
-    const size_t base = static_cast<size_t>(s) * splits * a.rows_max + i * a.heads + h;
+    const size_t base = static_cast<size_t>(s) * a.splits * a.rows_max + i * a.heads + h;
     const float4* part = reinterpret_cast<const float4*>(a.part_o + base * a.r);
     float4 v[kUvBatch];
     auto load = [&](int i0) {  // splits i0, i0 + 2, ... of this thread's parity
@@ -146,20 +153,13 @@ __global__ void __launch_bounds__(kUvThreads) mla_combine_uv_kernel(DecodeArgs a
     load(parity);  // in flight while the weights form
     const float l0 = lane < splits ? a.part_lse[base + lane * a.rows_max] : -INFINITY;
     const float l1 = lane + 32 < splits ? a.part_lse[base + (lane + 32) * a.rows_max] : -INFINITY;
-    const auto [w0, w1, inv_den] = split_weights(l0, l1);
+    const SplitWeights w = split_weights(l0, l1);
+    const float inv_den = w.inv_den;
     float4 acc = make_float4(0, 0, 0, 0);
     for (int i0 = parity; i0 < splits; i0 += 2 * kUvBatch) {
       if (i0 != parity) load(i0);
 #pragma unroll
-      for (int b = 0; b < kUvBatch; ++b) {
-        const int sp = i0 + 2 * b;  // the same split in every lane of the warp
-        const float wi = __shfl_sync(0xffffffffu, sp < 32 ? w0 : w1, sp & 31);
-        if (sp >= splits || wi == 0.0f) continue;
-        acc.x = fmaf(wi, v[b].x, acc.x);
-        acc.y = fmaf(wi, v[b].y, acc.y);
-        acc.z = fmaf(wi, v[b].z, acc.z);
-        acc.w = fmaf(wi, v[b].w, acc.w);
-      }
+      for (int b = 0; b < kUvBatch; ++b) add_split(acc, w, i0 + 2 * b, splits, v[b]);
     }
     if (parity == 1 && c4 < r4) odd[c4] = acc;
     __syncthreads();

@@ -30,6 +30,7 @@ struct DecodeArgs {
   int heads, r, dr, dp;  // dp: r + dr rounded up to 16 (zero columns past r + dr)
   float scale;
   int splits, rows_max;
+  int keys;  // keys per tile of the decode kernel: a sequence's splits past its tiles are empty
   float* part_o;    // [S, splits, rows_max, r]
   float* part_lse;  // [S, splits, rows_max]
   bf16* o_lat;      // [T, H, r]: written directly when splits == 1
@@ -39,6 +40,16 @@ struct DecodeArgs {
   // Host only: the split combine also applied the output projection (mla_combine_uv_kernel).
   bool projected;
 };
+
+// Tiles of each KV split of a sequence of `tiles` tiles: the splits take consecutive runs of
+// this many, so those past busy_splits are empty (the launch is planned for a length bucket).
+__host__ __device__ inline int split_tiles(int tiles, int splits) {
+  return (tiles + splits - 1) / splits;
+}
+__device__ inline int busy_splits(const DecodeArgs& a, int L) {
+  const int tiles = (L + a.keys - 1) / a.keys, per = split_tiles(tiles, a.splits);
+  return per > 0 ? min(a.splits, (tiles + per - 1) / per) : 0;
+}
 
 // The work of one CTA (grid: row tiles x splits x sequences): query rows [m0, m0 + M) of
 // sequence s (`rows` in all: its `fresh` tokens x heads, token i at q0 + i) and the split's
@@ -64,7 +75,7 @@ struct DecodeBlock {
     rows = fresh * a.heads;
     if (!decode || m0 >= rows) return false;
     tiles = (L + KEYS - 1) / KEYS;
-    const int split = blockIdx.y, per_split = (tiles + a.splits - 1) / a.splits;
+    const int split = blockIdx.y, per_split = split_tiles(tiles, a.splits);
     tile_begin = split * per_split;
     tile_end = min(tiles, tile_begin + per_split);
     part_row = (static_cast<size_t>(s) * a.splits + split) * a.rows_max;
