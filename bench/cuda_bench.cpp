@@ -58,6 +58,10 @@ void ceilings_decode_experts(Bench& b, std::vector<Row>& rows, bool mla = true) 
     const int64_t nb = L / kKvBlockSize;
     std::vector<int32_t> table(B * nb), q_start(B + 1), kv_len(B, L), decode(B, 1), pos(B, L - 1);
     std::iota(table.begin(), table.end(), 0);
+    // DUET_BENCH_MLA_TABLE=shuffled: the blocks in a random order, as a pool hands them out
+    // after a while of serving (default: each sequence's blocks consecutive in memory).
+    if (const char* t = std::getenv("DUET_BENCH_MLA_TABLE"); t && std::string(t) == "shuffled")
+      std::shuffle(table.begin(), table.end(), std::mt19937(7));
     std::iota(q_start.begin(), q_start.end(), 0);
     const MlaParams p = mla_params(b, H, pos, q_start, kv_len, decode, table, nb, B * L);
     const double us = b.time_us([&] { b.be->mla_attention(p); }, 20);

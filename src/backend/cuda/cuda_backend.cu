@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
@@ -89,11 +90,17 @@ class CudaBackend final : public Backend {
     DUET_CUDA_CHECK(cudaDeviceGetAttribute(&c_.num_sms, cudaDevAttrMultiProcessorCount, 0));
     // The main stream outranks the side one: where both have blocks waiting for an SM (the
     // routed experts' chain against the shared experts beside it), the critical chain's go
-    // first. DUET_SIDE_PRIORITY=0 gives both the default priority (a benchmark baseline).
+    // first when ops run eagerly. A recorded step replays every kernel at the main stream's
+    // priority: honouring the side's lower one there (DUET_SIDE_PRIORITY=node) made batch 1
+    // slower, 2.71 against 2.61 ms (H100, docs/PERFORMANCE.md). DUET_SIDE_PRIORITY=0 gives
+    // both streams the default priority; =invert the side the higher one, honoured in replays.
     int least = 0, greatest = 0;
     DUET_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    if (const char* v = std::getenv("DUET_SIDE_PRIORITY"); v && std::strcmp(v, "0") == 0)
-      least = greatest = 0;
+    const char* prio = std::getenv("DUET_SIDE_PRIORITY");
+    const std::string prio_mode = prio ? prio : "";
+    if (prio_mode == "0") least = greatest = 0;
+    if (prio_mode == "invert") std::swap(least, greatest);
+    node_priority_ = prio_mode == "node" || prio_mode == "invert";
     main_.priority = greatest;
     side_.priority = least;
     for (Queue* q : {&main_, &side_}) {
@@ -259,8 +266,11 @@ class CudaBackend final : public Backend {
       cudaGraphDestroy(graph);
       fail(branch_error);
     }
+    // Recorded kernels carry their stream's priority, but a replay runs them all at the launch
+    // stream's unless told to use the nodes' own (node_priority_).
     cudaGraphExec_t exec = nullptr;
-    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    const cudaError_t err = cudaGraphInstantiateWithFlags(
+        &exec, graph, node_priority_ ? cudaGraphInstantiateFlagUseNodePriority : 0);
     cudaGraphDestroy(graph);
     DUET_CUDA_CHECK(err);
     return std::make_unique<CudaGraph>(exec, c_.stream);
@@ -345,7 +355,8 @@ class CudaBackend final : public Backend {
     // Decode sequences (absorbed form) and prefill sequences (expanded form) write disjoint
     // rows of p.out, so the two launches are independent. A pending side branch (the cache
     // write with q's RoPE) is joined by mla_decode after its q absorption, which reads only q's
-    // no-RoPE columns, or here.
+    // no-RoPE columns, or here. (Running that write inside the absorption's launch instead, as
+    // extra CTAs, measured no faster: the branch's join costs nothing visible.)
     DUET_CHECK(!c_.on_side, "cuda: mla_attention inside a side branch");
     {
       cuda::OpScope scope(prof_.get(), "mla_decode", p.q.rows);
@@ -383,6 +394,7 @@ class CudaBackend final : public Backend {
   Queue main_, side_;
   cudaEvent_t fork_ = nullptr;
   bool side_enabled_ = true;
+  bool node_priority_ = false;  // replays honour the recorded kernels' stream priorities
 };
 
 }  // namespace
