@@ -21,7 +21,10 @@ MlaCase decode_case(int64_t H, const std::vector<int32_t>& cached) {
 class CudaMla : public CudaOps {
  protected:
   // variants: also each listed kernel variant of mla_decode.cu (3: the generic kernel).
-  void run(const MlaCase& m, uint32_t seed, const std::vector<int>& variants = {}) {
+  // plan_len > 0: launches planned for that many keys per sequence (a decode graph's length
+  // bucket) while the kernels read the true lengths.
+  void run(const MlaCase& m, uint32_t seed, const std::vector<int>& variants = {},
+           int32_t plan_len = 0) {
     const int64_t S = static_cast<int64_t>(m.cached.size()), W = m.r + m.dr;
     std::vector<int32_t> q_start{0}, kv_len, positions;
     int64_t total_blocks = 0, max_blocks = 1;
@@ -48,10 +51,12 @@ class CudaMla : public CudaOps {
     auto kvb = randn(m.H * (m.dn + m.dv) * m.r, seed + 3, 0.1f);
     std::vector<float> ref(T * m.H * m.dv, NAN);
 
+    std::vector<int32_t> planned = kv_len;
+    for (int32_t& n : planned) n = std::max(n, plan_len);
     MlaParams p;
     p.num_seqs = S;
     p.host_q_start = q_start.data();
-    p.host_kv_len = kv_len.data();
+    p.host_kv_len = planned.data();
     p.host_decode = m.decode.data();
     p.heads = m.H;
     p.nope_dim = m.dn;
@@ -138,6 +143,17 @@ TEST_F(CudaMla, FewDecodeTokensCombineWithProjection) {
   run({24, 128, 64, 128, 512, {4000}, {1}, {1}}, 34);
   run({4, 16, 8, 12, 32, {900, 0}, {1, 3}, {1, 0}}, 35);
   run({16, 128, 64, 128, 512, {1500}, {2}, {1}}, 36);
+}
+
+// Launches planned for a longer length than the sequences have, as a decode graph plans them
+// for its length bucket: the splits past a sequence's keys stay empty, and both combines (with
+// and without the output projection) must leave them out.
+TEST_F(CudaMla, DecodePlannedForALongerBucket) {
+  run({16, 128, 64, 128, 512, {1029}, {1}, {1}}, 50, {}, 2048);
+  run({16, 128, 64, 128, 512, {1029, 70}, {1, 1}, {1, 1}}, 51, {}, 2048);
+  run({16, 128, 64, 128, 512, {1029, 300, 2000}, {1, 1, 1}, {1, 1, 1}}, 52, {}, 4096);
+  run({64, 128, 64, 128, 512, {600}, {1}, {1}}, 53, {}, 2048);
+  run({4, 16, 8, 12, 32, {100}, {1}, {1}}, 54, {}, 1024);
 }
 
 // The 512 + 64 kernels (mla_decode_warps.cuh, mla_decode_fast.cuh, the generic one at 16
