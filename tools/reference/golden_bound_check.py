@@ -13,8 +13,10 @@ Variants (alone and together, with eager and with sdpa attention):
 A variant over the bound (marked !) is a numerically legitimate bf16 forward of the very same
 model that fails the test's criterion on that prompt: a routing flip at a near-tie decides it.
 
-Usage: python3 tools/reference/golden_bound_check.py [FIXTURE_DIR ...] (default: every fixture)
-Runs on CPU in a few minutes. Pinned: transformers 5.17, torch 2.x.
+Usage: python3 tools/reference/golden_bound_check.py [--device cuda] [FIXTURE_DIR ...]
+(default: every fixture, on the CPU, where make_golden.py measured the bound; --device cuda runs
+the same forwards on a GPU, whose bf16 matrix products round differently). Runs in a few
+minutes. Pinned: transformers 5.17, torch 2.x.
 """
 import glob
 import json
@@ -80,7 +82,11 @@ def model_class(d):
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    dirs = sys.argv[1:] or sorted(glob.glob(os.path.join(root, "tests", "data", "golden", "*")))
+    args = sys.argv[1:]
+    device = "cpu"
+    if args[:1] == ["--device"]:
+        device, args = args[1], args[2:]
+    dirs = args or sorted(glob.glob(os.path.join(root, "tests", "data", "golden", "*")))
     for d in dirs:
         g = load_file(os.path.join(d, "golden.safetensors"))
         rows = {}
@@ -88,13 +94,13 @@ def main():
             for flags in VARIANTS:
                 use(flags)
                 m = model_class(d).from_pretrained(d, dtype=torch.bfloat16, attn_implementation=attn,
-                                                   experts_implementation="eager").eval()
+                                                   experts_implementation="eager").to(device).eval()
                 i = 0
                 while f"prompt_{i}.ids" in g:
-                    ids = g[f"prompt_{i}.ids"].long()[None]
+                    ids = g[f"prompt_{i}.ids"].long()[None].to(device)
                     ref = g[f"prompt_{i}.logits"].double()
                     with torch.no_grad():
-                        err = float((m(input_ids=ids).logits[0].double() - ref).abs().max())
+                        err = float((m(input_ids=ids).logits[0].double().cpu() - ref).abs().max())
                     rows.setdefault(i, []).append(("+".join((attn,) + flags), err))
                     i += 1
         use(())
