@@ -61,8 +61,8 @@ void simple_rows(Bench& b, std::vector<Row>& rows) {
 
 // A Moonlight MoE layer at batch 1 as the model runs it: add + norm, the shared experts (I 2816)
 // on a side branch beside the router and 6 routed experts (I 1408 of 64), joined by the next
-// add + norm. Link i takes experts 6i..6i+5 (the router runs, its picks are not used), so no link
-// finds its weights in L2.
+// add + norm (the rate counts every link's bytes, also with parts skipped). Link i takes experts
+// 6i..6i+5 (the router runs, its picks are not used), so no link finds its weights in L2.
 void moe_row(Bench& b, std::vector<Row>& rows) {
   const int64_t H = 2048;
   Tensor res = b.random(1, H), nw = b.random(1, H);
@@ -94,16 +94,22 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
   ep.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
   ep.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
   ep.out = moe_out;
+  // DUET_CHAIN_SKIP=shared,routed leaves the shared or the routed experts (with the router)
+  // out of every link (what each costs beside the other).
+  const std::string skip = std::getenv("DUET_CHAIN_SKIP") ? std::getenv("DUET_CHAIN_SKIP") : "";
+  auto runs = [&](const char* op) { return skip.find(op) == std::string::npos; };
   auto link = [&](size_t i) {
     b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, normed);
-    {
+    if (runs("shared")) {
       SideBranch side(*b.be);
       b.be->gemm_silu_mul(normed, sgu[i], gu_scratch, act);
       b.be->gemm(act, sdn[i], shared_out);
     }
-    b.be->moe_route(rp);
-    ep.ids = ids[i];
-    b.be->moe_experts(ep);
+    if (runs("routed")) {
+      b.be->moe_route(rp);
+      ep.ids = ids[i];
+      b.be->moe_experts(ep);
+    }
     b.be->join_side();
   };
   link(0);  // sizes the workspaces, which cannot grow while recording
