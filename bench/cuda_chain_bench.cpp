@@ -22,6 +22,14 @@ using bench::Bench;
 using bench::fmt;
 using bench::Row;
 
+// Whether a link runs `op`: DUET_CHAIN_SKIP lists the ops every link leaves out (what each
+// costs in its chain): norm, pair, cache, mla, oproj in the attention link, shared and routed
+// in the MoE link.
+bool link_runs(const char* op) {
+  const char* skip = std::getenv("DUET_CHAIN_SKIP");
+  return !skip || std::string(skip).find(op) == std::string::npos;
+}
+
 // Norms and products: what a launch costs between kernels that each wait for the one before.
 void simple_rows(Bench& b, std::vector<Row>& rows) {
   const int64_t H = 2048;
@@ -94,18 +102,16 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
   ep.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
   ep.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
   ep.out = moe_out;
-  // DUET_CHAIN_SKIP=shared,routed leaves the shared or the routed experts (with the router)
-  // out of every link (what each costs beside the other).
-  const std::string skip = std::getenv("DUET_CHAIN_SKIP") ? std::getenv("DUET_CHAIN_SKIP") : "";
-  auto runs = [&](const char* op) { return skip.find(op) == std::string::npos; };
+  // DUET_CHAIN_SKIP=shared or routed (with the router): what each costs beside the other.
+  const bool shared = link_runs("shared"), routed = link_runs("routed");
   auto link = [&](size_t i) {
     b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, normed);
-    if (runs("shared")) {
+    if (shared) {
       SideBranch side(*b.be);
       b.be->gemm_silu_mul(normed, sgu[i], gu_scratch, act);
       b.be->gemm(act, sdn[i], shared_out);
     }
-    if (runs("routed")) {
+    if (routed) {
       b.be->moe_route(rp);
       ep.ids = ids[i];
       b.be->moe_experts(ep);
@@ -162,10 +168,7 @@ void attention_row(Bench& b, std::vector<Row>& rows) {
     ls.push_back({b.random(heads * (dn + dr), H, 0.02f), b.random(r + dr, H, 0.02f),
                   b.random(heads * (dn + dv), r, 0.05f), b.random(H, heads * dv, 0.02f),
                   b.random(blocks * kKvBlockSize, r + dr)});
-  // DUET_CHAIN_SKIP=norm,pair,cache,mla,oproj leaves those ops out of every link (what each
-  // costs in the chain).
-  const std::string skip = std::getenv("DUET_CHAIN_SKIP") ? std::getenv("DUET_CHAIN_SKIP") : "";
-  auto runs = [&](const char* op) { return skip.find(op) == std::string::npos; };
+  auto runs = link_runs;  // DUET_CHAIN_SKIP=norm,pair,cache,mla,oproj
   auto link = [&](const Layer& L) {
     if (runs("norm")) b.be->add_rms_norm(res, o, nw, 1e-6f, normed);
     if (runs("pair")) b.be->gemm_pair(normed, L.q_proj, q, L.kv_a, ckv);

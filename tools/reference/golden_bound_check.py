@@ -15,7 +15,7 @@ model that fails the test's criterion on that prompt: a routing flip at a near-t
 
 Usage: python3 tools/reference/golden_bound_check.py [--device cuda] [FIXTURE_DIR ...]
 (default: every fixture, on the CPU, where make_golden.py measured the bound; --device cuda runs
-the same forwards on a GPU, whose bf16 matrix products round differently). Runs in a few
+the same forwards on a GPU, whose bf16 matrix products may round differently). Runs in a few
 minutes. Pinned: transformers 5.17, torch 2.x.
 """
 import glob

@@ -60,7 +60,7 @@ __global__ void __launch_bounds__(kCombineThreads) mla_combine_kernel(DecodeArgs
   const int q0 = a.q_start[s], rows = (a.q_start[s + 1] - q0) * a.heads;
   if (p >= rows) return;
   // Only the splits with keys: a launch planned for a longer length bucket leaves the rest
-  // empty, and their partial rows unwritten.
+  // empty (zero rows with an LSE of -inf, whose loads would be wasted).
   const int lane = threadIdx.x % 32, splits = busy_splits(a, a.kv_len[s]), r4 = a.r / 4;
   const size_t base = static_cast<size_t>(s) * a.splits * a.rows_max + p;
   const size_t split_stride = static_cast<size_t>(a.rows_max) * a.r;
