@@ -23,8 +23,8 @@ using bench::fmt;
 using bench::Row;
 
 // Whether a link runs `op`: DUET_CHAIN_SKIP lists the ops every link leaves out (what each
-// costs in its chain): norm, pair, cache, mla, oproj in the attention link, shared and routed
-// in the MoE link.
+// costs in its chain): norm, pair, cache, mla, oproj in the attention link, shared, routed
+// (with the router) and router (alone: the experts take the link's fixed ids) in the MoE link.
 bool link_runs(const char* op) {
   const char* skip = std::getenv("DUET_CHAIN_SKIP");
   return !skip || std::string(skip).find(op) == std::string::npos;
@@ -102,7 +102,7 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
   ep.gate_up = Tensor::stacked(gu.data, DType::kBF16, E, 2 * I, H);
   ep.down = Tensor::stacked(dn.data, DType::kBF16, E, H, I);
   ep.out = moe_out;
-  // DUET_CHAIN_SKIP=shared or routed (with the router): what each costs beside the other.
+  // DUET_CHAIN_SKIP=shared, routed (with the router) or router: what each costs beside the rest.
   const bool shared = link_runs("shared"), routed = link_runs("routed");
   auto link = [&](size_t i) {
     b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, normed);
@@ -112,7 +112,7 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
       b.be->gemm(act, sdn[i], shared_out);
     }
     if (routed) {
-      b.be->moe_route(rp);
+      if (link_runs("router")) b.be->moe_route(rp);
       ep.ids = ids[i];
       b.be->moe_experts(ep);
     }

@@ -135,6 +135,10 @@ class CudaBackend final : public Backend {
       c_.preload = false;
       log_info("no weight loads before programmatic waits (DUET_PDL=nopreload)");
     }
+    if (const char* v = std::getenv("DUET_ROUTE_TOPK"); v && std::strcmp(v, "loop") == 0) {
+      c_.route_rank_topk = false;
+      log_info("moe router: top k in k rounds (DUET_ROUTE_TOPK=loop)");
+    }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMalloc(&c_.greedy_done, cuda::kMaxGreedyRows * sizeof(unsigned)));

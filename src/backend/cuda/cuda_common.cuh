@@ -216,6 +216,9 @@ struct Context {
   // Zero between launches: the fused small-batch router counts its finished CTAs here, and
   // sample_greedy each row's (kMaxGreedyRows of them).
   unsigned* route_done = nullptr;
+  // The router's top k of at most 64 experts by ranking (moe_route.cu); DUET_ROUTE_TOPK=loop
+  // selects in k rounds instead (a benchmark baseline).
+  bool route_rank_topk = true;
   unsigned* greedy_done = nullptr;
   // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
   CudnnSdpa* cudnn = nullptr;

@@ -26,6 +26,7 @@ struct RouteArgs {
   int scoring;  // RouterScoring
   bool norm_topk_prob;
   float scaling;
+  bool rank_topk;  // select_by_rank where it applies (DUET_ROUTE_TOPK=loop: never)
 };
 
 __device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
@@ -51,6 +52,59 @@ __device__ int warp_argmax(const float* v, const unsigned char* taken, int n) {
     }
   }
   return bi;
+}
+
+// The top k of at most 64 experts in one step instead of k rounds of warp_argmax (each a chain of
+// shuffles): every lane ranks its two experts against all 64 choices, by the same order
+// (value descending, id ascending; NaN last), and the experts ranked below k take their slots.
+// The weights are summed in slot order by one lane, as in route_token's loop, so the bits match.
+__device__ void select_by_rank(const RouteArgs& a, bool sigmoid, const float* scores, float* choice,
+                               int32_t* ids, float* w) {
+  const int lane = threadIdx.x % 32;
+  float v[2];
+  int rank[2] = {0, 0};
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int e = lane + 32 * h;  // ids past E: -inf and a larger id than every real expert
+    v[h] = e < a.E ? choice[e] : -INFINITY;
+    if (v[h] != v[h]) v[h] = -INFINITY;
+  }
+#pragma unroll 8
+  for (int src = 0; src < 32; ++src) {
+#pragma unroll
+    for (int hs = 0; hs < 2; ++hs) {
+      const float ov = __shfl_sync(0xffffffffu, v[hs], src);
+      const int oi = src + 32 * hs;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) rank[h] += better(ov, oi, v[h], lane + 32 * h);
+    }
+  }
+  __syncwarp();
+  // choice[] is free now: slot j's weight goes to choice[j].
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int e = lane + 32 * h;
+    if (e < a.E && rank[h] < a.k) {
+      ids[rank[h]] = e;
+      v[h] = sigmoid ? scores[e] : choice[e];
+    }
+  }
+  __syncwarp();
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int e = lane + 32 * h;
+    if (e < a.E && rank[h] < a.k) choice[rank[h]] = v[h];
+  }
+  __syncwarp();
+  if (lane == 0) {
+    float sum = 0.0f;
+    for (int j = 0; j < a.k; ++j) sum += choice[j];
+    for (int j = 0; j < a.k; ++j) {
+      float x = choice[j];
+      if (sigmoid && a.norm_topk_prob) x = x / (sum + 1e-20f);
+      w[j] = x * a.scaling;
+    }
+  }
 }
 
 // Floats of shared memory one warp's selection needs: scores [E], choice [E], taken [E] bytes.
@@ -130,6 +184,10 @@ __device__ void route_token(const RouteArgs& a, int t, float* smem, float* group
     __syncwarp();
   }
 
+  if (!grouped && a.E <= 64 && a.rank_topk) {
+    select_by_rank(a, sigmoid, scores, choice, ids, w);
+    return;
+  }
   float sum = 0.0f;
   for (int j = 0; j < a.k; ++j) {
     const int id = warp_argmax(choice, taken, a.E);
@@ -182,6 +240,8 @@ __global__ void __launch_bounds__(kFusedThreads)
   const int c0 = threadIdx.x;
   const uint4 first = preload && c0 < K / 8 ? __ldcs(wrow + c0) : make_uint4(0, 0, 0, 0);
   if (!preload && prefetch && threadIdx.x == 0) prefetch_l2_bulk(wrow, int64_t{2} * K);
+  // The bias (a weight) on its way to L2 for the last CTA's selection, a line per 32 experts.
+  if (a.bias && prefetch && threadIdx.x == 0 && e % 32 == 0) prefetch_l2_line(a.bias + e);
   pdl_wait();
   extern __shared__ float smem[];
   __shared__ float part[MR][kFusedThreads / 32];
@@ -258,6 +318,7 @@ void moe_route(Context& c, const RouterParams& p) {
   a.scoring = static_cast<int>(p.scoring);
   a.norm_topk_prob = p.norm_topk_prob;
   a.scaling = p.routed_scaling_factor;
+  a.rank_topk = c.route_rank_topk;
   if (fused) {
     const size_t smem = T * route_smem_floats(static_cast<int>(E)) * sizeof(float);
     auto* kernel = T == 1 ? route_fused_kernel<1> : route_fused_kernel<2>;
