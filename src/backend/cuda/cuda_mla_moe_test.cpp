@@ -1,6 +1,7 @@
 // MLA attention (mixed decode / prefill sequences, cached prefixes, permuted block tables) and
 // the MoE router and experts: CUDA against the CPU reference.
 #include <cstdlib>
+#include <set>
 
 #include "backend/cuda/cuda_test_util.h"
 
@@ -263,6 +264,49 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
       const auto got_ids = download(p.ids);
       for (int64_t i = 0; i < T * cs.k; ++i) ASSERT_EQ(got_ids[i], ids[i]) << "entry " << i;
       expect_close(download(p.weights), w, 1e-5f, "router weights");
+    }
+  }
+}
+
+// NaN logits rank last on both selection paths (by ranking up to 64 experts, in k rounds above):
+// a NaN gate row's expert is never picked while finite ones are left, and a token whose logits
+// are all NaN still gets k distinct experts in range instead of an out-of-bounds write.
+TEST_F(CudaMoe, RouterRanksNanLast) {
+  const int64_t H = 64, k = 4, nan_expert = 5;
+  for (int64_t E : {16, 128}) {
+    for (int64_t T : {1, 3}) {  // the fused launch, and the product + selection kernel
+      SCOPED_TRACE("E " + std::to_string(E) + " T " + std::to_string(T));
+      auto x = randn(T * H, 40), gate = randn(E * H, 41, 0.1f);
+      for (int64_t h = 0; h < H; ++h) gate[nan_expert * H + h] = NAN;
+      if (T == 3)
+        for (int64_t h = 0; h < H; ++h) x[H + h] = NAN;  // token 1: every logit NaN
+      RouterParams p;
+      p.scoring = RouterScoring::kSigmoidNoauxTc;
+      p.num_experts = E;
+      p.top_k = k;
+      p.n_group = 1;
+      p.topk_group = 1;
+      p.norm_topk_prob = true;
+      p.routed_scaling_factor = 1.0f;
+      p.x = upload(x, T, H);
+      p.gate = upload(gate, E, H);
+      p.ids = empty(T, k, DType::kI32);
+      p.weights = empty(T, k, DType::kF32);
+      be->moe_route(p);
+      const auto ids = download(p.ids), w = download(p.weights);
+      for (int64_t t = 0; t < T; ++t) {
+        std::set<float> seen;
+        for (int64_t j = 0; j < k; ++j) {
+          const float id = ids[t * k + j];
+          EXPECT_TRUE(id >= 0 && id < static_cast<float>(E)) << "token " << t << " slot " << j;
+          seen.insert(id);
+          if (t != 1) {
+            EXPECT_NE(id, static_cast<float>(nan_expert)) << "token " << t;
+            EXPECT_TRUE(std::isfinite(w[t * k + j])) << "token " << t << " slot " << j;
+          }
+        }
+        EXPECT_EQ(seen.size(), static_cast<size_t>(k)) << "token " << t << ": distinct experts";
+      }
     }
   }
 }

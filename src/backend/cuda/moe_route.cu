@@ -33,16 +33,20 @@ __device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
   return v > bv || (v == bv && i < bi);
 }
 
-// Warp-wide best (value, index) over indices lane, lane + 32, ... < n not marked in `taken`.
+// Warp-wide best (value, index) over indices lane, lane + 32, ... < n not marked in `taken`. A NaN
+// counts as -inf (ranked last, ties by index), so some index always wins while one is left: with
+// every value NaN (a NaN token) no index won, and `taken[INT_MAX]` was written.
 __device__ int warp_argmax(const float* v, const unsigned char* taken, int n) {
   const int lane = threadIdx.x % 32;
   float bv = -INFINITY;
   int bi = INT_MAX;
-  for (int i = lane; i < n; i += 32)
-    if (!taken[i] && better(v[i], i, bv, bi)) {
-      bv = v[i];
+  for (int i = lane; i < n; i += 32) {
+    const float vi = v[i] != v[i] ? -INFINITY : v[i];
+    if (!taken[i] && better(vi, i, bv, bi)) {
+      bv = vi;
       bi = i;
     }
+  }
   for (int off = 16; off > 0; off >>= 1) {
     const float ov = __shfl_xor_sync(0xffffffffu, bv, off);
     const int oi = __shfl_xor_sync(0xffffffffu, bi, off);
