@@ -67,13 +67,18 @@ void simple_rows(Bench& b, std::vector<Row>& rows) {
   }
 }
 
-// A Moonlight MoE layer at batch 1 as the model runs it: add + norm, the shared experts (I 2816)
-// on a side branch beside the router and 6 routed experts (I 1408 of 64), joined by the next
-// add + norm (the rate counts every link's bytes, also with parts skipped). Link i takes experts
-// 6i..6i+5 (the router runs, its picks are not used), so no link finds its weights in L2.
+// A Moonlight MoE layer at batch 1 as the model runs it, less the attention block: the add +
+// norm that joins the previous layer (and norms the attention's input, here the attention's
+// output itself), the post-attention add + norm with the router (one launch, unless
+// DUET_ROUTE_NORM=0), the shared experts (I 2816) on a side branch beside the 6 routed experts
+// (I 1408 of 64). The rate counts every link's bytes, also with parts skipped. Link i takes
+// experts 6i..6i+5 (the router runs, its picks are not used), so no link finds its weights in L2.
 void moe_row(Bench& b, std::vector<Row>& rows) {
   const int64_t H = 2048;
-  Tensor res = b.random(1, H), nw = b.random(1, H);
+  Tensor res = b.random(1, H), nw = b.random(1, H), attn_out = b.zeros(1, H, DType::kBF16);
+  std::vector<float> post_w(H);  // the post-attention norm's weights, f32 as the model loads them
+  for (int64_t i = 0; i < H; ++i) post_w[i] = 0.5f + 0.1f * static_cast<float>(i % 7);
+  const Tensor post_norm = b.floats(post_w, 1, H);
   const int64_t E = 64, I = 1408, IS = 2816, k = 6, links = 8;
   Tensor gu = b.random(E * 2 * I, H, 0.02f), dn = b.random(E * H, I, 0.02f);
   Tensor gate = b.random(E, H, 0.02f), normed = b.zeros(1, H, DType::kBF16);
@@ -105,14 +110,17 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
   // DUET_CHAIN_SKIP=shared, routed (with the router) or router: what each costs beside the rest.
   const bool shared = link_runs("shared"), routed = link_runs("routed");
   auto link = [&](size_t i) {
-    b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, normed);
+    b.be->add2_rms_norm(res, moe_out, shared_out, nw, 1e-6f, attn_out);
+    if (routed && link_runs("router"))
+      b.be->add_rms_norm_route(res, attn_out, post_norm, 1e-6f, normed, rp);
+    else
+      b.be->add_rms_norm(res, attn_out, post_norm, 1e-6f, normed);
     if (shared) {
       SideBranch side(*b.be);
       b.be->gemm_silu_mul(normed, sgu[i], gu_scratch, act);
       b.be->gemm(act, sdn[i], shared_out);
     }
     if (routed) {
-      if (link_runs("router")) b.be->moe_route(rp);
       ep.ids = ids[i];
       b.be->moe_experts(ep);
     }
@@ -125,8 +133,10 @@ void moe_row(Bench& b, std::vector<Row>& rows) {
   std::unique_ptr<Graph> g = b.be->end_capture();
   const double us = b.time_us([&] { g->replay(); }, 5) / links;
   const double bytes = 2.0 * H * (3.0 * I * k + 3.0 * IS + E);
-  rows.push_back({"chain link: MoE layer at batch 1 (add + norm, router, 6 routed + shared beside)",
-                  us, fmt("%.0f GB/s weights", bytes / us / 1e3)});
+  rows.push_back(
+      {"chain link: MoE layer at batch 1 (add + norm, add + norm + router, 6 routed + shared "
+       "beside)",
+       us, fmt("%.0f GB/s weights", bytes / us / 1e3)});
 }
 
 // A Moonlight attention block at batch 1 with 1000 cached tokens, as DeepseekModel::attention

@@ -142,6 +142,13 @@ class Backend {
   virtual void moe_route(const RouterParams& p) = 0;
   // out = sum_j weights[t, j] * Expert_{ids[t, j]}(x[t]) over the experts this rank holds.
   virtual void moe_experts(const ExpertParams& p) = 0;
+  // add_rms_norm(residual, x, w, eps, out), then moe_route(p) with p.x == out: the norm before a
+  // MoE layer's router, which a backend may run in the router's own launch.
+  virtual void add_rms_norm_route(const Tensor& residual, const Tensor& x, const Tensor& w,
+                                  float eps, const Tensor& out, const RouterParams& p) {
+    add_rms_norm(residual, x, w, eps, out);
+    moe_route(p);
+  }
 
   // ---- sampling
   // tokens[r] = the token row r of logits picks under specs[r]; logits f32 [R, V], tokens I32 [R]

@@ -66,18 +66,23 @@ void DeepseekModel::forward(const ForwardBatch& batch, LatentCache& cache,
 void DeepseekModel::layers(MicroBatch& mb, LatentCache& cache) {
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     attention(mb, l, cache);
-    post_attention(mb, l);
     if (is_moe(l)) {
-      // The shared experts need only the normed rows: on a side branch they run beside the
-      // router and the routed experts, which at decode sizes are chains of latency-bound
-      // launches. Neither writes what the other touches (scratch slots and workspaces apart).
+      // The norm and the router in one op (one launch at one token, where the router's CTAs
+      // norm their input themselves). Then the shared experts, which need only the normed rows,
+      // on a side branch beside the routed experts, which at decode sizes are chains of
+      // latency-bound launches. Neither writes what the other touches (scratch slots and
+      // workspaces apart).
+      const RouterParams rp = router_params(mb, l, mb.normed, Tensor{});
+      be_.add_rms_norm_route(mb.hidden, mb.sub_out, w_.layers[l].post_norm,
+                             static_cast<float>(config_.rms_norm_eps), mb.normed, rp);
       {
         SideBranch side(be_);
         shared_experts(mb, l);
       }
-      routed_experts(mb, l, mb.normed, Tensor{}, mb.ffn_out);
+      selected_experts(l, rp, mb.ffn_out);
       be_.join_side();
     } else {
+      post_attention(mb, l);
       dense_mlp(mb, l);
     }
     finish_layer(mb, l);
@@ -268,8 +273,8 @@ void DeepseekModel::dense_mlp(MicroBatch& mb, int64_t l) {
   run_mlp(be_, mb, w_.layers[l].mlp, mb.normed, mb.ffn_out);
 }
 
-void DeepseekModel::routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, const Tensor& valid,
-                                   const Tensor& out, std::vector<int64_t>* expert_counts) {
+RouterParams DeepseekModel::router_params(MicroBatch& mb, int64_t l, const Tensor& x,
+                                          const Tensor& valid) {
   const ModelConfig& c = config_;
   const LayerWeights& L = w_.layers[l];
   const int64_t rows = x.rows, k = c.num_experts_per_tok;
@@ -290,16 +295,13 @@ void DeepseekModel::routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, c
   rp.topk_group = c.topk_group;
   rp.norm_topk_prob = c.norm_topk_prob;
   rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
-  be_.moe_route(rp);
-  if (expert_counts) {
-    std::vector<int32_t> ids(static_cast<size_t>(rows * k));
-    if (!ids.empty()) be_.copy_to_host(ids.data(), rp.ids.data, ids.size() * sizeof(int32_t));
-    expert_counts->resize(static_cast<size_t>(c.n_routed_experts), 0);
-    for (int32_t e : ids)
-      if (e >= 0) ++(*expert_counts)[e];
-  }
+  return rp;
+}
+
+void DeepseekModel::selected_experts(int64_t l, const RouterParams& rp, const Tensor& out) {
+  const LayerWeights& L = w_.layers[l];
   ExpertParams ep;
-  ep.x = x;
+  ep.x = rp.x;
   ep.ids = rp.ids;
   ep.weights = rp.weights;
   ep.gate_up = L.experts_gate_up;
@@ -307,6 +309,20 @@ void DeepseekModel::routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, c
   ep.first_expert = L.first_expert;
   ep.out = out;
   be_.moe_experts(ep);
+}
+
+void DeepseekModel::routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, const Tensor& valid,
+                                   const Tensor& out, std::vector<int64_t>* expert_counts) {
+  const RouterParams rp = router_params(mb, l, x, valid);
+  be_.moe_route(rp);
+  if (expert_counts) {
+    std::vector<int32_t> ids(static_cast<size_t>(rp.ids.rows * rp.ids.cols));
+    if (!ids.empty()) be_.copy_to_host(ids.data(), rp.ids.data, ids.size() * sizeof(int32_t));
+    expert_counts->resize(static_cast<size_t>(config_.n_routed_experts), 0);
+    for (int32_t e : ids)
+      if (e >= 0) ++(*expert_counts)[e];
+  }
+  selected_experts(l, rp, out);
 }
 
 void DeepseekModel::shared_experts(MicroBatch& mb, int64_t l) {

@@ -73,7 +73,11 @@ class DeepseekModel {
   // pad rows that select no expert. expert_counts, when given, accumulates real rows per expert.
   void routed_experts(MicroBatch& mb, int64_t l, const Tensor& x, const Tensor& valid,
                       const Tensor& out, std::vector<int64_t>* expert_counts = nullptr);
-  // ffn_out += shared experts of normed (local tokens).
+  // routed_experts in two halves: the router's parameters over x (its outputs in mb's scratch),
+  // and, once it has run, this rank's selected experts over rp.x into out.
+  RouterParams router_params(MicroBatch& mb, int64_t l, const Tensor& x, const Tensor& valid);
+  void selected_experts(int64_t l, const RouterParams& rp, const Tensor& out);
+  // mb.shared = shared experts of normed (local tokens); finish_layer adds it.
   void shared_experts(MicroBatch& mb, int64_t l);
   // hidden += ffn_out; normed = next layer's input norm (or the final norm) of hidden.
   void finish_layer(MicroBatch& mb, int64_t l);

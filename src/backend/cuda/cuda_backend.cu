@@ -139,6 +139,10 @@ class CudaBackend final : public Backend {
       c_.route_rank_topk = false;
       log_info("moe router: top k in k rounds (DUET_ROUTE_TOPK=loop)");
     }
+    if (const char* v = std::getenv("DUET_ROUTE_NORM"); v && std::strcmp(v, "0") == 0) {
+      c_.route_norm = false;
+      log_info("moe router: the norm before it in its own launch (DUET_ROUTE_NORM=0)");
+    }
     DUET_CUDA_CHECK(cudaMalloc(&c_.route_done, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMemset(c_.route_done, 0, sizeof(unsigned)));
     DUET_CUDA_CHECK(cudaMalloc(&c_.greedy_done, cuda::kMaxGreedyRows * sizeof(unsigned)));
@@ -370,6 +374,14 @@ class CudaBackend final : public Backend {
     cuda::OpScope scope(prof_.get(), "mla_prefill", p.q.rows);
     cuda::mla_prefill(c_, p);
   }
+  void add_rms_norm_route(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                          const Tensor& out, const RouterParams& p) override {
+    {
+      cuda::OpScope scope(prof_.get(), "add_rms_norm_route", x.rows);
+      if (cuda::add_rms_norm_route(c_, residual, x, w, eps, out, p)) return;
+    }
+    Backend::add_rms_norm_route(residual, x, w, eps, out, p);
+  }
   void moe_route(const RouterParams& p) override {
     cuda::OpScope scope(prof_.get(), "moe_route", p.x.rows);
     cuda::moe_route(c_, p);
@@ -449,6 +461,10 @@ MlaDecodePhaseTimes cuda_mla_decode_phase_times(Backend& be, const MlaParams& p,
 MlaPrefillPhaseTimes cuda_mla_prefill_phase_times(Backend& be, const MlaParams& p, int iters) {
   const std::vector<double> us = mla_phase_means(be, p, iters, 3);
   return MlaPrefillPhaseTimes{us[0], us[1]};
+}
+
+int64_t cuda_norm_routes_in_one_launch(Backend& be) {
+  return dynamic_cast<CudaBackend&>(be).context().norm_routes_fused;
 }
 
 void cuda_moe_experts_path(Backend& be, int path) {

@@ -34,5 +34,8 @@ MlaPrefillPhaseTimes cuda_mla_prefill_phase_times(Backend& be, const MlaParams& 
 // kernel at any size (-6, -7: its loads alone, its products alone, wrong results); > 0: the grouped
 // kernel with an alternative tile shape (grouped_gemm.cu).
 void cuda_moe_experts_path(Backend& be, int path);
+// Tests only: how many add_rms_norm_route calls on `be` ran as one launch (the router's CTAs
+// norming their input) rather than as the two ops.
+int64_t cuda_norm_routes_in_one_launch(Backend& be);
 
 }  // namespace duet

@@ -219,6 +219,9 @@ struct Context {
   // The router's top k of at most 64 experts by ranking (moe_route.cu); DUET_ROUTE_TOPK=loop
   // selects in k rounds instead (a benchmark baseline).
   bool route_rank_topk = true;
+  // add_rms_norm_route in one launch where it fits (DUET_ROUTE_NORM=0: two, a baseline).
+  bool route_norm = true;
+  int64_t norm_routes_fused = 0;  // add_rms_norm_route calls run in one launch (tests)
   unsigned* greedy_done = nullptr;
   // cuDNN fused attention for prefill; created on the first prefill, null when unavailable.
   CudnnSdpa* cudnn = nullptr;
@@ -337,6 +340,11 @@ void mla_prefill(Context& c, const MlaParams& p);
 bool moe_one_token(Context& c, const ExpertParams& p);
 // moe_route.cu / moe_experts.cu
 void moe_route(Context& c, const RouterParams& p);
+// add_rms_norm(residual, x, w, eps, out) and moe_route(p) over p.x == out in one launch (one
+// token: the router's CTAs norm their input themselves); false (nothing launched) for shapes it
+// does not take or with DUET_ROUTE_NORM=0.
+bool add_rms_norm_route(Context& c, const Tensor& residual, const Tensor& x, const Tensor& w,
+                        float eps, const Tensor& out, const RouterParams& p);
 void moe_experts(Context& c, const ExpertParams& p);
 // sample_greedy.cu: sample_tokens when every row is greedy and there are at most kMaxGreedyRows
 // rows, each row spread over many CTAs; false (nothing launched) otherwise.

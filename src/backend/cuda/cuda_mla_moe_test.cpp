@@ -268,6 +268,54 @@ TEST_F(CudaMoe, RouterMatchesCpuIncludingTies) {
   }
 }
 
+// The norm before a MoE layer's router in the router's own launch (one token): the residual,
+// the normed row and the router's picks and weights have the bits of add_rms_norm + moe_route.
+TEST_F(CudaMoe, NormInTheRouterLaunchMatchesTheTwoOps) {
+  struct Case {
+    int64_t H, E, k;
+  };
+  // Moonlight's 2048 x 64 (one chunk per thread, one-pass selection); 2304 x 128 (some threads
+  // two chunks, k-round selection); 64 x 16 (most threads idle).
+  for (const Case& cs : {Case{2048, 64, 6}, Case{2304, 128, 8}, Case{64, 16, 4}}) {
+    SCOPED_TRACE("H " + std::to_string(cs.H) + " E " + std::to_string(cs.E));
+    const int64_t H = cs.H;
+    const auto hidden = randn(H, 50), sub = randn(H, 51), norm_w = randn(H, 52);
+    const auto gate = randn(cs.E * H, 53, 0.05f), bias = randn(cs.E, 54, 0.1f);
+    std::vector<float> got[4], want[4];  // residual, normed, ids, weights
+    for (int fused = 0; fused < 2; ++fused) {
+      RouterParams p;
+      p.scoring = RouterScoring::kSigmoidNoauxTc;
+      p.num_experts = cs.E;
+      p.top_k = cs.k;
+      p.routed_scaling_factor = 2.5f;
+      p.gate = upload(gate, cs.E, H);
+      p.bias = upload(bias, 1, cs.E, DType::kF32);
+      p.ids = empty(1, cs.k, DType::kI32);
+      p.weights = empty(1, cs.k, DType::kF32);
+      Tensor res = upload(hidden, 1, H), x = upload(sub, 1, H);
+      Tensor w = upload(norm_w, 1, H, DType::kF32), out = empty(1, H);
+      p.x = out;
+      if (fused) {
+        const int64_t before = cuda_norm_routes_in_one_launch(*be);
+        be->add_rms_norm_route(res, x, w, 1e-6f, out, p);
+        EXPECT_EQ(cuda_norm_routes_in_one_launch(*be), before + 1) << "one launch";
+      } else {
+        be->add_rms_norm(res, x, w, 1e-6f, out);
+        be->moe_route(p);
+      }
+      auto& dst = fused ? got : want;
+      dst[0] = download(res);
+      dst[1] = download(out);
+      dst[2] = download(p.ids);
+      dst[3] = download(p.weights);
+    }
+    EXPECT_EQ(got[0], want[0]) << "residual";
+    EXPECT_EQ(got[1], want[1]) << "normed row";
+    EXPECT_EQ(got[2], want[2]) << "expert ids";
+    EXPECT_EQ(got[3], want[3]) << "expert weights";
+  }
+}
+
 // NaN logits rank last on both selection paths (by ranking up to 64 experts, in k rounds above):
 // a NaN gate row's expert is never picked while finite ones are left, and a token whose logits
 // are all NaN still gets k distinct experts in range instead of an out-of-bounds write.

@@ -5,11 +5,13 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rms_norm_row.cuh"
 
 namespace duet::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+static_assert(kThreads == kNormThreads, "the vector RMSNorm runs a block of kNormThreads");
 
 // Calls f with a typed null pointer of the tensor's element type (bf16 or f32).
 template <typename F>
@@ -27,55 +29,36 @@ void dispatch_float(DType t, F&& f) {
 // store. The scalar loops took 4-7 us for a single 2048-wide row (ncu, H100, decode at batch 1:
 // each thread's dependent loads ran one after another), a fixed cost paid several times per
 // layer.
-constexpr int kVecChunks = 4;  // 8-value chunks per thread held in registers by rms_norm_vec
 
-// rms_norm_kernel for rows of at most 8 kVecChunks kThreads values, the row held in registers.
+// rms_norm_kernel for rows of at most 8 kNormChunks kNormThreads values, the row held in
+// registers (rms_norm_row.cuh).
 template <typename TR, typename TX, typename TW, typename TO>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kNormThreads)
     rms_norm_vec_kernel(TR* res, int64_t ld_res, const TX* x, int64_t ld_x, const TX* x2,
                         int64_t ld_x2, const TW* w, float eps, TO* out, int64_t ld_out,
                         int64_t cols) {
   pdl_launch_dependents();
   pdl_wait();
-  __shared__ float red[kThreads / 32];
+  __shared__ float red[kNormThreads / 32];
   const int64_t t = blockIdx.x;
   TR* r = res + t * ld_res;
   const int chunks = static_cast<int>(cols / 8);
   // The weights load with the row (not after the reduction): one round trip to memory fewer.
-  float v[kVecChunks][8], wv[kVecChunks][8];
+  float v[kNormChunks][8], wv[kNormChunks][8];
+  norm_load_weights(w, chunks, wv);
+  norm_load_row(r, x ? x + t * ld_x : nullptr, x2 ? x2 + t * ld_x2 : nullptr, chunks, v);
+  if (x) {  // the norm reads the residual as stored
 #pragma unroll
-  for (int i = 0; i < kVecChunks; ++i) {
-    const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
-    if (ch >= chunks) break;
-    load8(r + ch * 8, v[i]);
-    load8(w + ch * 8, wv[i]);
-    if (x) {
-      float xv[8];
-      load8(x + t * ld_x + ch * 8, xv);
-      if (x2) {  // x + x2 rounded as add() stores it
-        float x2v[8];
-        load8(x2 + t * ld_x2 + ch * 8, x2v);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) xv[j] = to_float(from_float<TX>(xv[j] + x2v[j]));
-      }
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[i][j] = to_float(from_float<TR>(v[i][j] + xv[j]));
+    for (int i = 0; i < kNormChunks; ++i) {
+      const int ch = static_cast<int>(threadIdx.x) + i * kNormThreads;
+      if (ch >= chunks) break;
+      store8(r + ch * 8, v[i]);
     }
   }
-  float ss = 0.0f;
+  const float inv = norm_inv_rms(v, chunks, cols, eps, red);
 #pragma unroll
-  for (int i = 0; i < kVecChunks; ++i) {
-    const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
-    if (ch >= chunks) break;
-    if (x) store8(r + ch * 8, v[i]);  // the norm reads the residual as stored
-#pragma unroll
-    for (int j = 0; j < 8; ++j) ss += v[i][j] * v[i][j];
-  }
-  const float mean = block_sum(ss, red) / static_cast<float>(cols);
-  const float inv = 1.0f / sqrtf(mean + eps);
-#pragma unroll
-  for (int i = 0; i < kVecChunks; ++i) {
-    const int ch = static_cast<int>(threadIdx.x) + i * kThreads;
+  for (int i = 0; i < kNormChunks; ++i) {
+    const int ch = static_cast<int>(threadIdx.x) + i * kNormThreads;
     if (ch >= chunks) break;
     float o[8];
 #pragma unroll
@@ -231,7 +214,7 @@ void rms_norm(Context& c, const Tensor& x, const Tensor& w, float eps, const Ten
           const TX* add2 = residual_add2 ? residual_add2->ptr<const TX>() : nullptr;
           const int64_t ld_add2 = residual_add2 ? residual_add2->ld : 0;
           auto* kernel = vec_rows(x.cols, {&x, residual_add, residual_add2, &w, &out}) &&
-                                 x.cols <= 8 * kVecChunks * kThreads
+                                 x.cols <= 8 * kNormChunks * kNormThreads
                              ? rms_norm_vec_kernel<TR, TX, TW, TO>
                              : rms_norm_kernel<TR, TX, TW, TO>;
           launch_pdl(c, kernel, dim3(static_cast<unsigned>(x.rows)), kThreads, 0, x.ptr<TR>(), x.ld,

@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rms_norm_row.cuh"
 
 namespace duet::cuda {
 namespace {
@@ -225,16 +226,30 @@ __global__ void route_kernel(RouteArgs a) {
   route_token(a, t, smem + warp * route_smem_floats(a.E), group_val[warp], group_kept[warp]);
 }
 
+// The one-token router's own RMSNorm (add_rms_norm_route): res += x, the router's input is the
+// norm of res, and the last CTA stores res and the normed row (every CTA has read res by then).
+struct NormIn {
+  bf16* res;       // [cols] the residual, updated in place
+  const bf16* x;   // [cols] its addend
+  const float* w;  // [cols] norm weights
+  bf16* out;       // [cols] the normed row
+  float eps;
+};
+
 // Up to kFusedRows tokens: the router product and the selection in one launch. CTA e computes
 // expert e's logit of every token exactly as the skinny GEMM's CTA-per-feature form does (same
 // chunks per thread, same reduction order, so the same bits), then the last CTA to finish
 // (counted on `done`, which it resets for the next launch) selects for every token.
 constexpr int kFusedRows = 2, kFusedThreads = 256;
 
-template <int MR>
+// NORM (one token): x is the norm of nin.res + nin.x, computed in every CTA with the vector
+// RMSNorm kernel's arithmetic (rms_norm_row.cuh), so the norm's launch leaves the chain.
+template <int MR, bool NORM>
 __global__ void __launch_bounds__(kFusedThreads)
     route_fused_kernel(RouteArgs a, const bf16* x, int64_t ldx, const bf16* gate, int64_t ldg,
-                       int K, float* logits, unsigned* done, bool prefetch, bool preload) {
+                       int K, float* logits, unsigned* done, bool prefetch, bool preload,
+                       NormIn nin) {
+  static_assert(!NORM || (MR == 1 && kFusedThreads == kNormThreads), "one token, the norm's block");
   pdl_launch_dependents();
   const int e = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const uint4* wrow = reinterpret_cast<const uint4*>(gate + static_cast<int64_t>(e) * ldg);
@@ -246,25 +261,46 @@ __global__ void __launch_bounds__(kFusedThreads)
   if (!preload && prefetch && threadIdx.x == 0) prefetch_l2_bulk(wrow, int64_t{2} * K);
   // The bias (a weight) on its way to L2 for the last CTA's selection, a line per 32 experts.
   if (a.bias && prefetch && threadIdx.x == 0 && e % 32 == 0) prefetch_l2_line(a.bias + e);
+  const int chunks = K / 8;
+  float nv[kNormChunks][8], nw[kNormChunks][8];  // NORM: the residual row and norm weights
+  if constexpr (NORM) norm_load_weights(nin.w, chunks, nw);  // weights: before the wait
   pdl_wait();
   extern __shared__ float smem[];
   __shared__ float part[MR][kFusedThreads / 32];
   __shared__ float group_val[MR][kMaxGroups];
   __shared__ unsigned char group_kept[MR][kMaxGroups];
   __shared__ bool last;
+  if constexpr (NORM) {  // this thread's chunks of the normed row, rounded as stored
+    __shared__ float red[kNormThreads / 32];
+    norm_load_row(nin.res, nin.x, static_cast<const bf16*>(nullptr), chunks, nv);
+    const float inv = norm_inv_rms(nv, chunks, K, nin.eps, red);
+#pragma unroll
+    for (int i = 0; i < kNormChunks; ++i)
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        nw[i][j] = to_float(from_float<bf16>(nw[i][j] * (nv[i][j] * inv)));
+  }
   float acc[MR] = {};
-  for (int c = c0; c < K / 8; c += kFusedThreads) {
+  for (int c = c0; c < chunks; c += kFusedThreads) {
     const uint4 wv = preload && c == c0 ? first : __ldcs(wrow + c);
     const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv);
 #pragma unroll
     for (int m = 0; m < MR; ++m) {
-      const uint4 xv = reinterpret_cast<const uint4*>(x + m * ldx)[c];
-      const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
+      float xf[8];
+      if constexpr (NORM) {
+#pragma unroll
+        for (int i = 0; i < kNormChunks; ++i)  // chunk c is this thread's i-th
+          if (c == c0 + i * kFusedThreads)
+#pragma unroll
+            for (int j = 0; j < 8; ++j) xf[j] = nw[i][j];
+      } else {
+        load8(x + m * ldx + c * 8, xf);
+      }
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const float2 wf = __bfloat1622float2(wp[i]), b = __bfloat1622float2(xp[i]);
-        acc[m] = fmaf(wf.x, b.x, acc[m]);
-        acc[m] = fmaf(wf.y, b.y, acc[m]);
+        const float2 wf = __bfloat1622float2(wp[i]);
+        acc[m] = fmaf(wf.x, xf[2 * i], acc[m]);
+        acc[m] = fmaf(wf.y, xf[2 * i + 1], acc[m]);
       }
     }
   }
@@ -288,23 +324,35 @@ __global__ void __launch_bounds__(kFusedThreads)
   __syncthreads();
   if (!last) return;
   __threadfence();
+  if constexpr (NORM) {  // every CTA has read res: the residual and the normed row go out
+#pragma unroll
+    for (int i = 0; i < kNormChunks; ++i) {
+      const int ch = static_cast<int>(threadIdx.x) + i * kFusedThreads;
+      if (ch >= chunks) break;
+      store8(nin.res + ch * 8, nv[i]);
+      store8(nin.out + ch * 8, nw[i]);
+    }
+  }
   if (warp < MR)
     route_token(a, warp, smem + warp * route_smem_floats(a.E), group_val[warp], group_kept[warp]);
   if (threadIdx.x == 0) *done = 0;
 }
 
-}  // namespace
-
-void moe_route(Context& c, const RouterParams& p) {
+// Whether the one-launch router takes p (up to kFusedRows tokens).
+bool fused_fits(const RouterParams& p) {
   const int64_t T = p.x.rows, E = p.num_experts;
-  if (T == 0) return;
+  return T <= kFusedRows && E <= 1024 && p.x.dtype == DType::kBF16 &&
+         p.gate.dtype == DType::kBF16 && p.x.cols % 8 == 0 && p.x.ld % 8 == 0 &&
+         p.gate.ld % 8 == 0 && aligned16(p.x.data) && aligned16(p.gate.data) && p.gate.rows == E;
+}
+
+// The router (with the norm of its input when `nin`): logits [T, E] f32 in the workspace, then
+// the selection.
+void route(Context& c, const RouterParams& p, const NormIn* nin) {
+  const int64_t T = p.x.rows, E = p.num_experts;
   DUET_CHECK(p.n_group <= kMaxGroups && p.top_k <= E, "moe_route: groups or top_k out of range");
-  // logits: [T, E] f32.
   float* logits = c.workspace_as<float>(kWsRouterLogits, static_cast<size_t>(T * E));
-  const bool fused = T <= kFusedRows && E <= 1024 && p.x.dtype == DType::kBF16 &&
-                     p.gate.dtype == DType::kBF16 && p.x.cols % 8 == 0 && p.x.ld % 8 == 0 &&
-                     p.gate.ld % 8 == 0 && aligned16(p.x.data) && aligned16(p.gate.data) &&
-                     p.gate.rows == E;
+  const bool fused = fused_fits(p);
   if (!fused) gemm(c, p.x, p.gate, Tensor::matrix(logits, DType::kF32, T, E));
   RouteArgs a;
   a.logits = logits;
@@ -325,15 +373,43 @@ void moe_route(Context& c, const RouterParams& p) {
   a.rank_topk = c.route_rank_topk;
   if (fused) {
     const size_t smem = T * route_smem_floats(static_cast<int>(E)) * sizeof(float);
-    auto* kernel = T == 1 ? route_fused_kernel<1> : route_fused_kernel<2>;
+    auto* kernel = nin      ? route_fused_kernel<1, true>
+                   : T == 1 ? route_fused_kernel<1, false>
+                            : route_fused_kernel<2, false>;
     launch_pdl(c, kernel, dim3(static_cast<unsigned>(E)), kFusedThreads, smem, a,
                p.x.ptr<const bf16>(), p.x.ld, p.gate.ptr<const bf16>(), p.gate.ld,
-               static_cast<int>(p.x.cols), logits, c.route_done, c.l2_prefetch, c.preload);
+               static_cast<int>(p.x.cols), logits, c.route_done, c.l2_prefetch, c.preload,
+               nin ? *nin : NormIn{});
     return;
   }
+  DUET_CHECK(!nin, "moe_route: the norm goes into the one-launch router only");
   const size_t smem = kWarpsPerBlock * route_smem_floats(static_cast<int>(E)) * sizeof(float);
   launch_pdl(c, route_kernel, dim3(static_cast<unsigned>(ceil_div(T, kWarpsPerBlock))),
              32 * kWarpsPerBlock, smem, a);
+}
+
+}  // namespace
+
+void moe_route(Context& c, const RouterParams& p) {
+  if (p.x.rows == 0) return;
+  route(c, p, nullptr);
+}
+
+bool add_rms_norm_route(Context& c, const Tensor& residual, const Tensor& x, const Tensor& w,
+                        float eps, const Tensor& out, const RouterParams& p) {
+  const int64_t H = residual.cols;
+  auto row = [&](const Tensor& t, DType dt) {
+    return t.dtype == dt && t.rows == 1 && t.cols == H && aligned16(t.data);
+  };
+  if (!c.route_norm || !fused_fits(p) || p.x.rows != 1 || p.x.data != out.data || H % 8 != 0 ||
+      H / 8 > kNormChunks * kNormThreads || p.x.cols != H || !row(residual, DType::kBF16) ||
+      !row(x, DType::kBF16) || !row(w, DType::kF32) || !row(out, DType::kBF16))
+    return false;
+  const NormIn nin{residual.ptr<bf16>(), x.ptr<const bf16>(), w.ptr<const float>(), out.ptr<bf16>(),
+                   eps};
+  route(c, p, &nin);
+  ++c.norm_routes_fused;
+  return true;
 }
 
 }  // namespace duet::cuda
