@@ -275,10 +275,12 @@ __global__ void __launch_bounds__(kFusedThreads)
     norm_load_row(nin.res, nin.x, static_cast<const bf16*>(nullptr), chunks, nv);
     const float inv = norm_inv_rms(nv, chunks, K, nin.eps, red);
 #pragma unroll
-    for (int i = 0; i < kNormChunks; ++i)
+    for (int i = 0; i < kNormChunks; ++i) {
+      if (c0 + i * kFusedThreads >= chunks) break;
 #pragma unroll
       for (int j = 0; j < 8; ++j)
         nw[i][j] = to_float(from_float<bf16>(nw[i][j] * (nv[i][j] * inv)));
+    }
   }
   float acc[MR] = {};
   for (int c = c0; c < chunks; c += kFusedThreads) {
