@@ -146,6 +146,7 @@ class Backend {
   // MoE layer's router, which a backend may run in the router's own launch.
   virtual void add_rms_norm_route(const Tensor& residual, const Tensor& x, const Tensor& w,
                                   float eps, const Tensor& out, const RouterParams& p) {
+    DUET_CHECK(p.x.data == out.data, "add_rms_norm_route: the router must read the normed rows");
     add_rms_norm(residual, x, w, eps, out);
     moe_route(p);
   }
